@@ -1,0 +1,55 @@
+"""Postgres: a pool per service bound to its own schema, and ordered SQL migrations."""
+from __future__ import annotations
+
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+EVENT_STORE_SQL = resources.files("shared.events").joinpath("event_store.sql")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+                                  schema="pg_catalog")
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """A pool whose connections see only ``schema`` (and ``public``) by default."""
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"tessera-{schema}"},
+        command_timeout=30,
+    )
+
+
+async def migrate(url: str, schema: str, migrations: Path | None) -> list[str]:
+    """Create ``schema`` with its event store and apply pending ``NNN_name.sql`` files, in order.
+
+    Each file runs in its own transaction; an advisory lock keeps two starting replicas from
+    migrating at once. Returns the names applied.
+    """
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", zlib.crc32(f"tessera-migrate-{schema}".encode()))
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        files = [("000_event_store.sql", EVENT_STORE_SQL.read_text())]
+        if migrations is not None and migrations.is_dir():
+            files += [(p.name, p.read_text()) for p in sorted(migrations.glob("*.sql"))]
+        for name, sql in files:
+            if name in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            applied.append(name)
+    finally:
+        await conn.close()
+    return applied

@@ -1,0 +1,94 @@
+"""Idempotent JetStream consumers.
+
+A durable pull consumer delivers each event at least once. The handler's effect and an
+``inbox`` row ``(consumer, event_id)`` are written in one transaction; a redelivered event hits
+the inbox key and is skipped, so each event is applied exactly once. The message is acked only
+after that transaction commits.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+import asyncpg
+import orjson
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from .. import context
+from ..logging import get_logger
+from .bus import STREAM
+from .model import Event
+
+log = get_logger("tessera.consumer")
+
+Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+
+
+class Consumer:
+    """Applies the events on ``subject`` (one filter, wildcards allowed) with ``handler``."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, name: str, subject: str,
+                 handler: Handler, *, batch: int = 64, ack_wait: float = 30.0) -> None:
+        self.pool = pool
+        self.js = js
+        self.name = name
+        self.subject = subject
+        self.handler = handler
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self.applied = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Fetch and apply until :meth:`stop`; survives NATS and Postgres outages."""
+        backoff = 0.1
+        sub = None
+        while not self._stopping.is_set():
+            try:
+                if sub is None:
+                    sub = await self._subscribe()
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except NatsTimeoutError:
+                    continue
+                for msg in msgs:
+                    await self.process(msg.data)
+                    await msg.ack()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an outage or a failing handler: retry later
+                log.warning("consumer.failed", consumer=self.name, error=type(exc).__name__,
+                            detail=str(exc)[:200], retry_in=backoff)
+                sub = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _subscribe(self):
+        config = ConsumerConfig(
+            durable_name=self.name, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.subject, ack_wait=self.ack_wait, max_ack_pending=1000,
+        )
+        return await self.js.pull_subscribe(self.subject, durable=self.name, stream=STREAM, config=config)
+
+    async def process(self, payload: bytes) -> bool:
+        """Apply one published event once. Returns False when it had been applied before."""
+        event = Event.from_envelope(orjson.loads(payload))
+        token = context.request_id.set(event.request_id)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(
+                    "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    self.name, event.id)
+                if status.endswith(" 0"):
+                    return False
+                await self.handler(conn, event)
+            self.applied += 1
+            return True
+        finally:
+            context.request_id.reset(token)
