@@ -17,7 +17,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
+
+import psutil
 
 HOST = "127.0.0.1"
 
@@ -42,6 +44,23 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def process_serves(pid: int, path: Path) -> bool:
+    """True if process ``pid`` is alive and works in ``path`` (its cwd or an argument is ``path`` or inside it)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        places = list(proc.cmdline())
+        with contextlib.suppress(psutil.AccessDenied):
+            places.append(proc.cwd())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # cannot tell: assume it is still ours
+    root = str(path)
+    return any(p == root or p.startswith(root + os.sep) for p in places)
 
 
 _running: list[EmbeddedServer] = []
@@ -110,6 +129,7 @@ class EmbeddedServer:
         if self.running:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._refuse_if_running_elsewhere()
         self._prepare()
         previous_port = self.port
         port = self._choose_port()
@@ -127,6 +147,7 @@ class EmbeddedServer:
             raise EmbeddedServerError(f"{self.name} could not be executed: {exc}") from exc
         self.port = port
         _running.append(self)
+        (self.data_dir / "pid").write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while not self._probe(port):
             code = self._proc.poll()
@@ -167,7 +188,7 @@ class EmbeddedServer:
         self._proc.wait()
         self._forget()
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str) -> NoReturn:
         """Raise ``EmbeddedServerError`` naming the server, with the log's last lines."""
         lines = []
         with contextlib.suppress(OSError):
@@ -187,6 +208,14 @@ class EmbeddedServer:
         return f"<{type(self).__name__} {self.data_dir} {state}>"
 
     # -- helpers -----------------------------------------------------------
+
+    def _refuse_if_running_elsewhere(self) -> None:
+        """Raise if a server started by an earlier (e.g. killed) supervisor still uses this data dir."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.data_dir / "pid").read_text().strip())
+            if process_serves(pid, self.data_dir):
+                raise EmbeddedServerError(f"{self.name} is already running on {self.data_dir} (pid {pid}, left by an "
+                                          f"earlier run?); stop it first, e.g. kill {pid}")
 
     def _choose_port(self) -> int:
         """Same port as last start in this process or as given; else the one remembered on disk if free; else new."""
@@ -208,6 +237,8 @@ class EmbeddedServer:
 
     def _forget(self) -> None:
         self._proc = None
+        with contextlib.suppress(OSError):
+            (self.data_dir / "pid").unlink()
         if self in _running:
             _running.remove(self)
         self._close_log()

@@ -17,9 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from .base import HOST, EmbeddedServer, EmbeddedServerError
+from .base import HOST, EmbeddedServer, EmbeddedServerError, process_serves
 
 
 def _bin_dir() -> Path:
@@ -51,14 +49,14 @@ def _open_binaries_to_everyone(bin_dir: Path) -> None:
     global _binaries_opened
     if _binaries_opened:
         return
-    install = bin_dir.parent
     _make_traversable(bin_dir)
-    for dirpath, _dirs, files in os.walk(install):
-        Path(dirpath).chmod(Path(dirpath).stat().st_mode | 0o055)
-        for name in files:
-            file = Path(dirpath, name)
-            mode = file.stat().st_mode
-            file.chmod(mode | 0o044 | (0o011 if mode & stat.S_IXUSR else 0))
+    for part in ("bin", "lib", "share"):
+        for dirpath, _dirs, files in os.walk(bin_dir.parent / part):
+            Path(dirpath).chmod(Path(dirpath).stat().st_mode | 0o055)
+            for name in files:
+                file = Path(dirpath, name)
+                mode = file.stat().st_mode
+                file.chmod(mode | 0o044 | (0o011 if mode & stat.S_IXUSR else 0))
     _binaries_opened = True
 
 
@@ -73,19 +71,6 @@ def _system_user(name: str) -> pwd.struct_passwd:
         detail = getattr(exc, "stderr", "") or str(exc)
         raise EmbeddedServerError(f"postgres needs system user {name!r} when run as root; useradd failed: {detail.strip()}") from exc
     return pwd.getpwnam(name)
-
-
-def _is_live_postmaster(pid: int, pgdata: Path) -> bool:
-    """True if ``pid`` is a running postgres serving ``pgdata`` (unknown counts as yes)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE or proc.name() != "postgres":
-            return False
-        return str(pgdata) in " ".join(proc.cmdline())
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
 
 
 class EmbeddedPostgres(EmbeddedServer):
@@ -139,8 +124,8 @@ class EmbeddedPostgres(EmbeddedServer):
             return
         except (OSError, ValueError, IndexError):
             pid = None
-        if pid is not None and _is_live_postmaster(pid, self.pgdata):
-            raise EmbeddedServerError(f"postgres is already running on {self.pgdata} (pid {pid}); stop it first")
+        if pid is not None and process_serves(pid, self.pgdata):
+            raise EmbeddedServerError(f"postgres is already running on {self.pgdata} (pid {pid}, left by an earlier run?); stop it first, e.g. kill -INT {pid}")
         pidfile.unlink(missing_ok=True)
 
     def _command(self, port: int) -> list[str]:

@@ -35,6 +35,7 @@ class EmbeddedServers:
         self.fast = fast
         self.persist = persist
         self.started: list[EmbeddedServer] = []
+        self.urls: dict[str, str] = {}
 
     def _wanted(self) -> list[tuple[str, Callable[[], EmbeddedServer]]]:
         return [
@@ -58,6 +59,7 @@ class EmbeddedServers:
         except BaseException:
             self.stop()
             raise
+        self.urls = urls
         return urls
 
     def stop(self) -> None:
@@ -73,6 +75,7 @@ class EmbeddedServers:
             raise errors[0]
 
     def __enter__(self) -> dict[str, str]:
+        """``with EmbeddedServers(root, os.environ) as urls:`` starts and yields the URL mapping."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -94,7 +94,7 @@ class EventStore:
             [e.type for e in events], [e.version for e in events], [e.tenant for e in events],
             [e.application for e in events], [e.request_id for e in events],
             [e.actor for e in events], [e.occurred_at for e in events],
-            [orjson.dumps(e.data).decode() for e in events],
+            [e.data for e in events],
         )
 
     async def load(self, stream: str) -> list[Event]:
@@ -116,7 +116,7 @@ class EventStore:
             after = rows[-1]["position"]
 
     def _row_to_event(self, row: asyncpg.Record) -> Event:
-        data = orjson.loads(row["data"])
+        data = row["data"]
         version = row["version"]
         if row["type"] in registry:
             etype = registry.get(row["type"])

@@ -1,0 +1,83 @@
+import asyncio
+
+import pytest
+
+from shared.events import ConcurrencyError, EventStore
+from shared.events.projection import replay
+
+from .events_fixtures import COUNTERS_DDL, counters, created, incremented
+
+
+@pytest.fixture
+async def store(schema):
+    _name, pool = schema
+    await pool.execute(COUNTERS_DDL)
+    return EventStore(pool, "test", [counters])
+
+
+async def test_append_assigns_sequences_and_updates_read_model_in_same_transaction(store):
+    events = await store.append("counter:a", 0, [created("a"), incremented(2), incremented(3)])
+    assert [e.sequence for e in events] == [1, 2, 3]
+    assert await store.pool.fetchval("SELECT value FROM counters WHERE name = 'a'") == 5
+    assert [e.type for e in await store.load("counter:a")] == ["counter.created", "counter.incremented",
+                                                              "counter.incremented"]
+    assert await store.pool.fetchval("SELECT count(*) FROM outbox") == 3
+
+
+async def test_conflicting_append_fails_and_writes_nothing(store):
+    await store.append("counter:b", 0, [created("b")])
+    await store.append("counter:b", 1, [incremented(1)])
+    with pytest.raises(ConcurrencyError):
+        await store.append("counter:b", 1, [incremented(10), incremented(20)])
+    assert len(await store.load("counter:b")) == 2
+    assert await store.pool.fetchval("SELECT value FROM counters WHERE name = 'b'") == 1
+    assert await store.pool.fetchval("SELECT count(*) FROM outbox") == 2
+
+
+async def test_concurrent_appends_at_same_version_exactly_one_wins(store):
+    await store.append("counter:c", 0, [created("c")])
+    results = await asyncio.gather(*(store.append("counter:c", 1, [incremented(1)]) for _ in range(8)),
+                                   return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, ConcurrencyError) for r in results if isinstance(r, Exception))
+    assert await store.pool.fetchval("SELECT value FROM counters WHERE name = 'c'") == 1
+
+
+async def test_failing_projection_rolls_back_the_events(store):
+    await store.append("counter:d", 0, [created("d")])
+    with pytest.raises(Exception):
+        # A second counter.created for the same name violates the read model's key.
+        await store.append("counter:d2", 0, [created("d")])
+    assert await store.load("counter:d2") == []
+    assert await store.pool.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_events_are_append_only(store):
+    await store.append("counter:e", 0, [created("e")])
+    with pytest.raises(Exception, match="append-only"):
+        await store.pool.execute("UPDATE events SET data = '{}'")
+    with pytest.raises(Exception, match="append-only"):
+        await store.pool.execute("DELETE FROM events")
+
+
+async def test_old_event_versions_are_upcast_on_read(store):
+    await store.append("counter:f", 0, [created("f")])
+    # An event written by an older release, in version 1's shape.
+    await store.pool.execute(
+        "INSERT INTO events (id, stream, sequence, type, version, occurred_at, data) "
+        "VALUES (gen_random_uuid(), 'counter:f', 2, 'counter.incremented', 1, now(), '{\"by\": 7}')")
+    loaded = await store.load("counter:f")
+    assert loaded[1].version == 2 and loaded[1].data == {"amount": 7}
+
+
+async def test_replay_gives_read_models_identical_to_live_ones(store):
+    for name in ("g", "h", "i"):
+        await store.append(f"counter:{name}", 0, [created(name)])
+        for seq, amount in enumerate(range(1, 6), start=1):
+            await store.append(f"counter:{name}", seq, [incremented(amount)])
+    live = [tuple(r) for r in await store.pool.fetch("SELECT * FROM counters ORDER BY name")]
+    await store.pool.execute("UPDATE counters SET value = -1")  # damage the read model
+    count = await replay(store)
+    rebuilt = [tuple(r) for r in await store.pool.fetch("SELECT * FROM counters ORDER BY name")]
+    assert count == 18
+    assert rebuilt == live
