@@ -41,6 +41,7 @@ class Settings:
     internal_token: str
     shutdown_timeout: float
     token_service_url: str
+    keys_service_url: str
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(service={self.service!r}, host={self.host!r}, port={self.port})"
@@ -147,4 +148,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         shutdown_timeout=_float(env, "TESSERA_SHUTDOWN_TIMEOUT", 10.0, 0.0, 300.0),
         token_service_url=_url(env, "TESSERA_TOKEN_SERVICE_URL", ("http", "https"),
                                f"http://127.0.0.1:{DEFAULT_PORTS['token']}").rstrip("/"),
+        keys_service_url=_url(env, "TESSERA_KEYS_SERVICE_URL", ("http", "https"),
+                              f"http://127.0.0.1:{DEFAULT_PORTS['keys']}").rstrip("/"),
     )

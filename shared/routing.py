@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+# Service-to-service paths are never public: the gateway and the ingress answer 404.
+PRIVATE = re.compile(r"^/internal(/|$)")
+
 ROUTES: list[tuple[str, str]] = [
     (r"^/admin/users(/|$)", "authn"),
     (r"^/admin/keys(/|$)", "keys"),

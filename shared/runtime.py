@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
+import aiohttp
 import asyncpg
 import nats
 import nats.errors
@@ -23,6 +24,8 @@ import uvloop
 from aiohttp import web
 from nats.js import JetStreamContext
 
+from . import redis_keys
+from .admin_auth import ADMIN_VERIFIER, AdminTokenVerifier
 from .config import ConfigError, Settings, load_settings
 from .db import create_pool, migrate
 from .events import EventStore, Projection
@@ -47,9 +50,11 @@ class Resources:
     js: JetStreamContext
     store: EventStore
     metrics: Metrics
+    http: aiohttp.ClientSession
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
     relay: OutboxRelay | None = None
+    on_reconnect: list[Callable[[], None]] = field(default_factory=list)
     ready: bool = False
 
     def consume(self, name: str, subject: str, handler) -> Consumer:
@@ -98,7 +103,7 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-async def _connect_nats(settings: Settings) -> nats.NATS:
+async def _connect_nats(settings: Settings, hooks: list[Callable[[], None]]) -> nats.NATS:
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", error=type(exc).__name__, detail=str(exc)[:200])
 
@@ -107,6 +112,8 @@ async def _connect_nats(settings: Settings) -> nats.NATS:
 
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
+        for hook in hooks:
+            hook()
 
     return await nats.connect(
         settings.nats_url, name=f"tessera-{settings.service}", max_reconnect_attempts=-1,
@@ -119,16 +126,25 @@ async def open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
     await migrate(settings.database_url, spec.name, spec.migrations)
     pool = await create_pool(settings.database_url, spec.name)
     redis = aioredis.from_url(settings.redis_url, decode_responses=False)
-    nc = await _connect_nats(settings)
+    reconnect_hooks: list[Callable[[], None]] = []
+    nc = await _connect_nats(settings, reconnect_hooks)
     js = nc.jetstream()
     await ensure_stream(js)
     store = EventStore(pool, spec.name, spec.projections)
-    return Resources(settings, pool, redis, nc, js, store, Metrics(spec.name))
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    return Resources(settings, pool, redis, nc, js, store, Metrics(spec.name), http,
+                     on_reconnect=reconnect_hooks)
 
 
 def build_app(res: Resources) -> web.Application:
     app = web.Application(middlewares=[request_id_middleware(res.metrics)], client_max_size=1024 * 256)
     app[RESOURCES] = res
+
+    async def is_revoked(jti: str) -> bool:
+        return bool(jti) and bool(await res.redis.exists(redis_keys.revoked_jti(jti)))
+
+    app[ADMIN_VERIFIER] = AdminTokenVerifier(res.settings.public_url, res.settings.keys_service_url,
+                                             res.http, is_revoked)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -159,6 +175,7 @@ async def close_resources(res: Resources) -> None:
         await asyncio.wait_for(res.nc.drain(), 5)
     except Exception:  # noqa: BLE001 - closing anyway
         await res.nc.close()
+    await res.http.close()
     await res.redis.aclose()
     await res.pool.close()
 
@@ -166,7 +183,11 @@ async def close_resources(res: Resources) -> None:
 async def serve(spec: ServiceSpec, settings: Settings) -> None:
     res = await open_resources(spec, settings)
     app = build_app(res)
-    await spec.setup(app, res)
+    try:
+        await spec.setup(app, res)
+    except BaseException:
+        await close_resources(res)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

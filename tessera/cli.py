@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="rebuild a service's read models from its events")
     p.add_argument("service", choices=["authn", "token", "userinfo", "keys"])
     p.set_defaults(fn=_cmd_replay)
+    from .admin_cli import register as register_admin_commands
+    register_admin_commands(sub)
     return parser
 
 

@@ -90,6 +90,7 @@ class Suite:
             env["TESSERA_PUBLIC_URL"] = f"http://127.0.0.1:{gateway_port}"
         ports = {name: _port(DEFAULT_PORTS[name]) for name in SERVICES}
         env["TESSERA_TOKEN_SERVICE_URL"] = f"http://127.0.0.1:{ports['token']}"
+        env["TESSERA_KEYS_SERVICE_URL"] = f"http://127.0.0.1:{ports['keys']}"
         self.env = env
         logs = self.state / "logs"
         logs.mkdir(exist_ok=True)

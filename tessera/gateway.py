@@ -9,7 +9,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from shared.routing import service_for
+from shared.routing import PRIVATE, service_for
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
@@ -18,6 +18,8 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
 async def _proxy(request: web.Request) -> web.StreamResponse:
+    if PRIVATE.match(request.path):
+        return web.json_response({"error": "not_found", "error_description": "No such resource."}, status=404)
     upstream = request.app[UPSTREAMS][service_for(request.path)]
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     headers["X-Forwarded-Host"] = request.host

@@ -17,7 +17,7 @@ def _get(url):
 
 def test_tessera_run_starts_every_service_ready_and_stops_with_exit_0(tmp_path, service_env):
     gateway = free_port()
-    env = {k: v for k, v in service_env.items() if not k.startswith("TESSERA_") or k.endswith("_URL")}
+    env = dict(service_env)
     env.update({"TESSERA_GATEWAY_PORT": str(gateway), "TESSERA_PUBLIC_URL": f"http://127.0.0.1:{gateway}"})
     proc = subprocess.Popen([sys.executable, "-m", "tessera", "run"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -6,6 +6,7 @@ turns a stored version-N payload into version N+1; readers only ever see the cur
 """
 from __future__ import annotations
 
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ class EventType:
     description: str
     example: Payload
     upcasters: dict[int, Upcaster] = field(default_factory=dict)  # from-version -> fn
+    service: str = "?"                                            # the service that records it
 
     @property
     def aggregate(self) -> str:
@@ -75,8 +77,11 @@ registry = Registry()
 
 def event_type(name: str, version: int = 1, *, description: str, example: Payload,
                upcasters: dict[int, Upcaster] | None = None) -> EventType:
-    """Declare an event type in the global registry."""
-    return registry.add(EventType(name, version, description, example, upcasters or {}))
+    """Declare an event type in the global registry (its service is the declaring module's)."""
+    module = sys._getframe(1).f_globals.get("__name__", "")
+    parts = module.split(".")
+    service = parts[1] if len(parts) > 2 and parts[0] == "services" else "?"
+    return registry.add(EventType(name, version, description, example, upcasters or {}, service))
 
 
 @dataclass(frozen=True, slots=True)

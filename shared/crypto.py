@@ -1,0 +1,42 @@
+"""Secrets Tessera generates, and how it stores and compares them.
+
+Generated secrets carry 256 bits of entropy, so a keyed fast hash protects them at rest:
+HMAC-SHA-256 under the server-side pepper (``TESSERA_SECRET_PEPPER``). A slow password hash
+here would cap the token endpoint at a few hundred grants per second. User passwords are a
+different matter (argon2id, authn service only).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_secret(nbytes: int = 32) -> str:
+    """A URL-safe random secret of ``nbytes`` bytes of entropy (default 256 bits)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_id(nbytes: int = 16) -> str:
+    """A URL-safe random identifier (default 128 bits)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def secret_hash(pepper: bytes, secret: str) -> str:
+    """The stored form of a generated secret: hex HMAC-SHA-256 under the pepper."""
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def digest(value: str) -> str:
+    """A public digest of a stored hash or id (what events may carry): hex SHA-256."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def equal(a: str, b: str) -> bool:
+    """Constant-time comparison of two strings."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def matches(pepper: bytes, secret: str, stored_hash: str) -> bool:
+    """Whether ``secret`` is the one whose hash is ``stored_hash`` (constant time)."""
+    return equal(secret_hash(pepper, secret), stored_hash)
