@@ -127,8 +127,9 @@ class Suite:
         self.servers.stop()
 
 
-def run(seed: Callable[[dict[str, str]], dict] | None = None) -> int:
-    """Start the suite and block until Ctrl-C or SIGTERM."""
+def run() -> int:
+    """Start the suite, seed the demo, and block until Ctrl-C or SIGTERM."""
+    from .seed import SeedError, seed
     suite = Suite()
     stopping = False
 
@@ -148,8 +149,18 @@ def run(seed: Callable[[dict[str, str]], dict] | None = None) -> int:
         print(f"  redis       {env['TESSERA_REDIS_URL']}")
         print(f"  nats        {env['TESSERA_NATS_URL']}")
         print(f"  logs        {suite.state / 'logs'}")
-        if seed is not None:
-            seed(env)
+        try:
+            dev = seed(env, suite.state)
+        except (SeedError, OSError) as exc:
+            print(f"tessera: seeding the demo failed: {exc}", file=sys.stderr)
+            return 1
+        print("Demo (also in .tessera/dev.json):")
+        print(f"  issuer         {dev['issuer']}")
+        print(f"  client_id      {dev['client_id']}")
+        print(f"  client_secret  {dev['client_secret']}")
+        print(f"  redirect_uri   {dev['redirect_uri']}")
+        print(f"  admin client   {dev['admin_client_id']}  (secret in .tessera/dev.json)")
+        print(f"  try: curl -u demo:{dev['client_secret']} -d grant_type=client_credentials {dev['issuer']}/token")
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping:
             dead = [n for n, p in suite.procs.items() if p.poll() is not None]

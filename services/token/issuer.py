@@ -34,7 +34,7 @@ class Issuer:
 
     async def issue(self, app: Application, decision: GrantDecision, token_format: str) -> str:
         """A new access token for ``decision``; returns it once its grant event is durable."""
-        now = int(time.time())
+        now = datetime.now(timezone.utc)
         jti = crypto.new_id()
         claims = jwt_claims(decision, app, jti=jti, now=now)
         kid = token_digest = None

@@ -1,0 +1,140 @@
+"""The load generator: Debian's ``wrk`` with the Lua scripts in ``bench/wrk``, pinned to its CPUs.
+
+A :class:`Target` is what one system answers for one scenario (method, URL, Basic header,
+form). :func:`run_wrk` runs wrk once and returns what ``bench/wrk/stats.lua`` printed: every
+response is counted by status, and only the 2xx ones count as served.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .oauth_client import basic_header
+
+WRK_DIR = Path(__file__).parent / "wrk"
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    method: str = "GET"                 # GET (wrk/get.lua) or POST (wrk/form.lua)
+    authorization: str | None = None    # the Basic header of a form POST
+    form: str = ""                      # the urlencoded body of a form POST
+    shown: tuple[str, str] = ("", "")   # what printed command lines say instead of header and form
+
+
+def form_post(url: str, client_id: str, secret: str, form: str, shown_form: str | None = None) -> Target:
+    """A form POST authenticated with client_secret_basic; printed without the secret."""
+    return Target(url, "POST", basic_header(client_id, secret), form,
+                  shown=(f"Basic <base64 {client_id}:secret>", shown_form or form))
+
+
+@dataclass(frozen=True)
+class Load:
+    connections: int
+    threads: int
+    duration_s: float
+    cpus: str
+    delay_ms: int = 0                   # think time per connection (0: closed loop, full speed)
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    non2xx: int
+    statuses: dict[str, int]
+    errors: dict[str, int]
+    duration_s: float
+    latency_us: dict[str, float]
+    command: str = ""
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.non2xx
+
+    @property
+    def ok_per_s(self) -> float:
+        """Throughput counting successes only."""
+        return self.ok / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(self.errors.values())
+
+
+@dataclass
+class Measurement:
+    """Several rounds of one target under one load; figures are the median round's."""
+
+    rounds: list[WrkResult] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return statistics.median(r.ok_per_s for r in self.rounds)
+
+    def latency_ms(self, percentile: str) -> float:
+        return statistics.median(r.latency_us[percentile] for r in self.rounds) / 1000
+
+    @property
+    def non2xx(self) -> int:
+        return sum(r.non2xx for r in self.rounds)
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(r.socket_errors for r in self.rounds)
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for r in self.rounds:
+            for status, count in r.statuses.items():
+                merged[status] = merged.get(status, 0) + count
+        return merged
+
+
+def wrk_argv(target: Target, load: Load, *, shown: bool = False) -> list[str]:
+    """The wrk command line; ``shown=True`` puts a placeholder where the Basic secret goes."""
+    argv = ["taskset", "-c", load.cpus, "wrk", f"-t{load.threads}", f"-c{load.connections}",
+            f"-d{load.duration_s:g}s", "--latency", "--timeout", "10s"]
+    delay = [str(load.delay_ms)] if load.delay_ms else []
+    if target.method == "POST":
+        auth, form = target.shown if shown else (target.authorization or "", target.form)
+        return [*argv, "-s", str(_script("form.lua")), target.url, "--", auth, form, *delay]
+    return [*argv, "-s", str(_script("get.lua")), target.url, *(["--", *delay] if delay else [])]
+
+
+def _script(name: str) -> Path:
+    path = WRK_DIR / name
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def run_wrk(target: Target, load: Load) -> WrkResult:
+    argv = wrk_argv(target, load)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration_s + 60)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith('{"bench"')), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    data = json.loads(line)
+    return WrkResult(requests=data["requests"], non2xx=data["non2xx"], statuses=data["statuses"],
+                     errors=data["errors"], duration_s=data["duration_s"], latency_us=data["latency_us"],
+                     command=shlex.join(wrk_argv(target, load, shown=True)))
+
+
+def measure(target: Target, load: Load, rounds: int, warmup_s: float) -> Measurement:
+    """Warm up (not counted), then ``rounds`` rounds of ``load``."""
+    if warmup_s > 0:
+        run_wrk(target, Load(load.connections, load.threads, warmup_s, load.cpus, load.delay_ms))
+    return Measurement([run_wrk(target, load) for _ in range(rounds)])
+
+
+def pacing_for(rate: float, connections: int) -> int:
+    """Think time per connection (ms) so that ``connections`` connections offer about ``rate``
+    requests/s; the response time comes on top, so the achieved rate is a little lower."""
+    return max(1, round(connections * 1000 / rate)) if rate > 0 else 0

@@ -1,0 +1,50 @@
+"""Tessera's benchmark data, made through its own API on the token service.
+
+Bootstrap (``POST /internal/bootstrap`` with the internal token) gives an admin client; its
+client-credentials token (scope ``tessera:admin``) creates tenant ``bench`` and applications
+``bench`` (JWT access tokens, ES256) and ``bench-opaque`` (opaque access tokens). Each
+application's default client (``client_id`` = the application id, client_secret_basic,
+client_credentials) is the benchmark's client; its secret is answered once, at creation.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .oauth_client import basic_header, call, client_credentials, expect
+
+TENANT = "bench"
+APPLICATIONS = {"bench": "jwt", "bench-opaque": "opaque"}
+
+
+@dataclass(frozen=True)
+class BenchClient:
+    application: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def basic(self) -> str:
+        return basic_header(self.client_id, self.client_secret)
+
+
+def provision(token_service: str, internal_token: str) -> dict[str, BenchClient]:
+    """Create the benchmark's tenant, applications and clients; their clients by application."""
+    status, admin = call("POST", f"{token_service}/internal/bootstrap",
+                         headers={"Authorization": f"Bearer {internal_token}"})
+    expect(status, admin, 201, "bootstrap")
+    grant = client_credentials(f"{token_service}/system/token",
+                               basic_header(admin["client_id"], admin["client_secret"]), "tessera:admin")
+    bearer = {"Authorization": f"Bearer {grant['access_token']}"}
+    status, body = call("POST", f"{token_service}/admin/tenants", headers=bearer,
+                        json_body={"id": TENANT, "name": "Benchmark"})
+    expect(status, body, 201, "create tenant")
+    clients: dict[str, BenchClient] = {}
+    for application, token_format in APPLICATIONS.items():
+        status, body = call("POST", f"{token_service}/admin/tenants/{TENANT}/applications", headers=bearer,
+                            json_body={"id": application, "name": f"Benchmark ({token_format})",
+                                       "settings": {"access_token_format": token_format,
+                                                    "access_token_alg": "ES256"}})
+        default = expect(status, body, 201, f"create application {application}")["default_client"]
+        clients[application] = BenchClient(application, default["client_id"], default["client_secret"])
+    return clients

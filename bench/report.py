@@ -1,0 +1,228 @@
+"""The benchmark's results and their rendering as Markdown (printed, and written to docs/)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .load import Load, Measurement
+from .scenarios import SCALING, Scenario
+
+SYSTEMS = ("ceiling", "peer", "tessera")
+TITLES = {"ceiling": "Ceiling", "peer": "Peer", "tessera": "Tessera"}
+
+
+@dataclass
+class Cell:
+    measurement: Measurement | None = None
+    note: str = ""                      # why there is no measurement (n/a, not built yet, check failed)
+    detail: str = ""                    # a sentence under the table explaining the note
+
+
+@dataclass
+class Row:
+    scenario: Scenario
+    cells: dict[str, Cell] = field(default_factory=dict)
+    latency: Measurement | None = None  # Tessera at a fixed, lower load
+    latency_load: Load | None = None
+    checks: dict[str, str] = field(default_factory=dict)
+
+    def rate(self, system: str) -> float | None:
+        cell = self.cells.get(system)
+        return cell.measurement.throughput if cell and cell.measurement and cell.measurement.rounds else None
+
+
+@dataclass
+class Report:
+    started: datetime
+    command: str
+    method: list[str]
+    machine: dict[str, str]
+    versions: dict[str, str]
+    configurations: dict[str, str]
+    server_commands: list[str]
+    rows: list[Row] = field(default_factory=list)
+    memory: dict[str, tuple[int, int]] = field(default_factory=dict)   # process -> (idle, peak) bytes
+    problems: list[str] = field(default_factory=list)
+    finished: datetime | None = None
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "—" if a is None or not b else f"{a / b:.2f}"
+
+
+def _cell(row: Row, system: str) -> str:
+    cell = row.cells.get(system)
+    if cell is None:
+        return "—"
+    if cell.measurement is None or not cell.measurement.rounds:
+        return cell.note or "—"
+    return _rate(cell.measurement.throughput)
+
+
+def _latency(row: Row) -> str:
+    if row.latency is None or not row.latency.rounds or row.latency_load is None:
+        return "—"
+    peak = row.rate("tessera")
+    share = f", {row.latency.throughput / peak:.0%} of peak" if peak else ""
+    return (f"{row.latency.latency_ms('p50'):.1f} / {row.latency.latency_ms('p99'):.1f} "
+            f"at {row.latency.throughput:,.0f}/s{share}")
+
+
+def _failures(row: Row) -> str:
+    parts = []
+    for system in SYSTEMS:
+        cell = row.cells.get(system)
+        if cell and cell.measurement and cell.measurement.rounds:
+            m = cell.measurement
+            bad = m.non2xx + (row.latency.non2xx if system == "tessera" and row.latency else 0)
+            errors = m.socket_errors + (row.latency.socket_errors if system == "tessera" and row.latency else 0)
+            parts.append(f"{bad}" + (f" (+{errors} socket errors)" if errors else ""))
+        else:
+            parts.append("—")
+    return " / ".join(parts)
+
+
+def results_table(rows: list[Row]) -> str:
+    lines = [
+        "| Scenario | Ceiling req/s | Peer req/s | Tessera req/s | Tessera/peer | Tessera/ceiling "
+        "| Tessera p50 / p99 ms (at load) | non-2xx ceiling / peer / Tessera |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    notes: list[str] = []
+    for row in rows:
+        if not row.scenario.measured:
+            lines.append(f"| {row.scenario.title} | — | — | not built yet | — | — | — | — |")
+            continue
+        for system in SYSTEMS:
+            cell = row.cells.get(system)
+            if cell and cell.detail and f"{TITLES[system]}: {cell.detail}" not in notes:
+                notes.append(f"{TITLES[system]}: {cell.detail}")
+        lines.append(
+            f"| {row.scenario.title} | {_cell(row, 'ceiling')} | {_cell(row, 'peer')} | {_cell(row, 'tessera')} "
+            f"| {_ratio(row.rate('tessera'), row.rate('peer'))} | {_ratio(row.rate('tessera'), row.rate('ceiling'))} "
+            f"| {_latency(row)} | {_failures(row)} |")
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    return "\n".join(lines)
+
+
+def scaling_table() -> str:
+    lines = ["| Scaling | Tessera req/s | Ratio |", "|---|---:|---:|"]
+    lines += [f"| {what} | not measured yet | — |" for what in SCALING]
+    return "\n".join(lines)
+
+
+def memory_table(memory: dict[str, tuple[int, int]]) -> str:
+    lines = ["| Process | Idle MiB | Peak under load MiB |", "|---|---:|---:|"]
+    for name, (idle, peak) in memory.items():
+        lines.append(f"| {name} | {idle / 2**20:.1f} | {peak / 2**20:.1f} |")
+    return "\n".join(lines)
+
+
+def status_table(rows: list[Row]) -> str:
+    lines = ["| Scenario | System | Responses by status (all rounds, warm-up excluded) |", "|---|---|---|"]
+    for row in rows:
+        for system in SYSTEMS:
+            cell = row.cells.get(system)
+            if cell and cell.measurement and cell.measurement.rounds:
+                statuses = dict(cell.measurement.statuses)
+                if system == "tessera" and row.latency:
+                    for status, count in row.latency.statuses.items():
+                        statuses[status] = statuses.get(status, 0) + count
+                shown = ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items())) or "none"
+                lines.append(f"| {row.scenario.title} | {TITLES[system]} | {shown} |")
+    return "\n".join(lines)
+
+
+def render(report: Report) -> str:
+    """The whole report, as docs/benchmarks.md."""
+    when = report.started.strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{report.command}` on {when} (`make bench`; rewritten by every run, do not edit by hand).",
+        "How Tessera measures its speed is in the project's BENCHMARKS.md note: every figure that matters is a "
+        "**ratio measured side by side in one run** on the same machine with the same load generator, "
+        "against the bare ceiling and the peer (`oidc-provider`). Absolute requests per second move from "
+        "one run and one machine to the next; read the ratios.",
+        "",
+        "## Results",
+        "",
+        "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is Tessera's "
+        "p50 / p99 at a fixed, lower load (see Method).",
+        "",
+        results_table(report.rows),
+        "",
+        scaling_table(),
+        "",
+        "## Resident memory",
+        "",
+        "Each Tessera service's RSS (from /proc/PID/status) when idle after start and its peak while under "
+        "load; the embedded servers as PSS summed over their processes (Postgres backends share buffers); "
+        "the ceiling and the peer for comparison.",
+        "",
+        memory_table(report.memory),
+        "",
+        "## Method",
+        "",
+        *[f"- {line}" for line in report.method],
+        "",
+        "## Machine",
+        "",
+        *[f"- {name}: {value}" for name, value in report.machine.items()],
+        "",
+        "## Versions",
+        "",
+        *[f"- {TITLES.get(name, name)}: {value}" for name, value in report.versions.items()],
+        "",
+        "## Configurations",
+        "",
+        *[f"- {TITLES.get(name, name)}: {value}" for name, value in report.configurations.items()],
+        "",
+        "What each answered before the load (one request, checked by the runner):",
+        "",
+        *[f"- {row.scenario.title}, {TITLES[s]}: {text}" for row in report.rows for s, text in row.checks.items()],
+        "",
+        "## Command lines",
+        "",
+        "Servers (secrets replaced by placeholders):",
+        "",
+        "```",
+        *report.server_commands,
+        "```",
+        "",
+        "Load (one round of each; the warm-up runs the same command with its own duration):",
+        "",
+        "```",
+        *_wrk_commands(report.rows),
+        "```",
+        "",
+        "## Responses by status",
+        "",
+        status_table(report.rows),
+        "",
+        "## Problems seen",
+        "",
+        *([f"- {p}" for p in report.problems] or ["- none: every response counted was 2xx, no socket error, "
+                                                  "no process died, no error in Tessera's logs"]),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _wrk_commands(rows: list[Row]) -> list[str]:
+    out = []
+    for row in rows:
+        for system in SYSTEMS:
+            cell = row.cells.get(system)
+            if cell and cell.measurement and cell.measurement.rounds:
+                out.append(f"# {row.scenario.title}: {TITLES[system]}")
+                out.append(cell.measurement.rounds[0].command)
+        if row.latency and row.latency.rounds:
+            out.append(f"# {row.scenario.title}: Tessera at a fixed, lower load")
+            out.append(row.latency.rounds[0].command)
+    return out

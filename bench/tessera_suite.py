@@ -1,0 +1,118 @@
+"""Tessera as benchmarked: the real services on real, durable Postgres, Redis and NATS.
+
+Everything is pinned to the server CPUs: the embedded servers (started while this process is
+pinned, so they and every Postgres backend inherit it) and each service (``taskset``). The
+services are started as ``tests/support/suite.py`` does, without the gateway: the benchmark
+hits the token service (and the keys service for JWKS) directly. Postgres runs with fsync and
+synchronous commit on, Redis with its append-only file: the fast test mode is off.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from shared.embedded import EmbeddedServers, free_port
+
+from .load import Target, form_post
+from .oauth_client import client_credentials
+from .procs import Server, affinity, pinned, read_pid, rss_bytes, tree_pss_bytes
+from .provision import BenchClient, provision
+
+SERVICES = ("keys", "token", "authn", "userinfo")
+CC_FORM = "grant_type=client_credentials"
+INFRA = ("postgres", "redis", "nats")   # the embedded servers, by their folder under data/
+
+
+class TesseraSuite:
+    name = "tessera"
+    summary = ("the services keys, token, authn and userinfo (`python -m services.NAME`, "
+               "TESSERA_LOG_LEVEL=warning), no gateway: wrk hits the token service, and the keys service "
+               "for JWKS; embedded Postgres (fsync and synchronous_commit on), Redis (appendonly yes) and "
+               "NATS JetStream, all on the server CPUs; tenant `bench`, applications `bench` "
+               "(access_token_format jwt, ES256) and `bench-opaque` (opaque), each with its default client "
+               "(client_secret_basic, client_credentials), made through the admin API")
+
+    def __init__(self, root: Path, cpus: str, log_dir: Path) -> None:
+        self.root = root
+        self.cpus = cpus
+        self.log_dir = log_dir
+        self.embedded: EmbeddedServers | None = None
+        self.services: dict[str, Server] = {}
+        self.clients: dict[str, BenchClient] = {}
+        self.introspected: str | None = None
+
+    @property
+    def servers(self) -> list[Server]:
+        return list(self.services.values())
+
+    @property
+    def version(self) -> str:
+        from importlib.metadata import version
+        return f"tessera {version('tessera')} (this work tree), Python {sys.version.split()[0]}"
+
+    def start(self) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        self.embedded = EmbeddedServers(self.root / "data", clean, fast=False, persist=True)
+        with affinity(self.cpus):
+            urls = self.embedded.start()
+        ports = {name: free_port() for name in SERVICES}
+        env = {
+            **clean, **urls,
+            "TESSERA_SECRET_PEPPER": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "TESSERA_KEY_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "TESSERA_INTERNAL_TOKEN": secrets.token_urlsafe(32),
+            "TESSERA_LOG_LEVEL": "warning",
+            "TESSERA_LOG_FORMAT": "json",
+            "TESSERA_PUBLIC_URL": f"http://127.0.0.1:{ports['token']}",
+            "TESSERA_TOKEN_SERVICE_URL": f"http://127.0.0.1:{ports['token']}",
+            "TESSERA_KEYS_SERVICE_URL": f"http://127.0.0.1:{ports['keys']}",
+        }
+        for name in SERVICES:
+            url = f"http://127.0.0.1:{ports[name]}"
+            self.services[name] = Server(name, pinned(self.cpus, [sys.executable, "-m", f"services.{name}"]),
+                                         env={**env, "TESSERA_PORT": str(ports[name])}, log_dir=self.log_dir,
+                                         ready_url=f"{url}/readyz").start()
+        self.token_url = env["TESSERA_TOKEN_SERVICE_URL"]
+        self.keys_url = env["TESSERA_KEYS_SERVICE_URL"]
+        self.clients = provision(self.token_url, env["TESSERA_INTERNAL_TOKEN"])
+        opaque = self.clients["bench-opaque"]
+        self.introspected = client_credentials(f"{self.token_url}/{opaque.application}/token",
+                                               opaque.basic)["access_token"]
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def target(self, scenario: str) -> Target | str:
+        jwt, opaque = self.clients["bench"], self.clients["bench-opaque"]
+        if scenario == "cc_jwt":
+            return form_post(f"{self.token_url}/bench/token", jwt.client_id, jwt.client_secret, CC_FORM)
+        if scenario == "cc_opaque":
+            return form_post(f"{self.token_url}/bench-opaque/token", opaque.client_id, opaque.client_secret,
+                             CC_FORM)
+        if scenario == "introspect":
+            return form_post(f"{self.token_url}/bench-opaque/introspect", opaque.client_id,
+                             opaque.client_secret, f"token={self.introspected}", "token=<an opaque access token>")
+        if scenario == "jwks":
+            return Target(f"{self.keys_url}/bench/jwks.json")
+        return "not built yet"
+
+    def jwks_url(self) -> str:
+        return f"{self.keys_url}/bench/jwks.json"
+
+    def dead(self) -> list[str]:
+        return [name for name, server in self.services.items() if not server.alive()]
+
+    def memory(self) -> dict[str, int]:
+        """RSS of each service; PSS of each embedded server with its children (Postgres backends)."""
+        out = {f"{name} service": rss_bytes(server.pid) for name, server in self.services.items()}
+        for label in INFRA:
+            pid = read_pid(self.root / "data" / label / "pid")
+            if pid:
+                out[f"{label} (PSS, with children)"] = tree_pss_bytes(pid)
+        return out

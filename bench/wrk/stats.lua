@@ -1,0 +1,52 @@
+-- Shared by every bench script: counts responses by status in each thread (the response()
+-- hook) and prints one JSON line at the end (done()) for bench/run.py to parse:
+--   {"bench": 1, "requests": N, "non2xx": N, "statuses": {"200": N, ...}, "errors": {...},
+--    "duration_s": S, "latency_us": {"p50": .., "p90": .., "p99": .., "mean": .., "max": ..}}
+-- "requests" counts every response; only the 2xx ones are successes. Socket errors and
+-- timeouts are in "errors". A script may set `delay_ms` (think time per connection).
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+statuses = {}
+non2xx = 0
+
+function response(status, headers, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  end
+end
+
+function pace(ms)
+  -- fixed think time per connection: with C connections and latency L, C / (ms + L) req/s
+  if ms and ms > 0 then
+    delay = function() return ms end
+  end
+end
+
+function done(summary, latency, requests)
+  local total_non2xx, merged = 0, {}
+  for _, thread in ipairs(threads) do
+    total_non2xx = total_non2xx + (thread:get("non2xx") or 0)
+    for status, count in pairs(thread:get("statuses") or {}) do
+      merged[status] = (merged[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(merged) do
+    table.insert(parts, string.format('"%s": %d', status, count))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"bench": 1, "requests": %d, "non2xx": %d, "statuses": {%s}, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, "duration_s": %.6f, ' ..
+    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "mean": %.1f, "max": %d}}\n',
+    summary.requests, total_non2xx, table.concat(parts, ", "),
+    e.connect, e.read, e.write, e.timeout, summary.duration / 1e6,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
+end
