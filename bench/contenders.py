@@ -13,7 +13,7 @@ from pathlib import Path
 from shared.embedded import EmbeddedRedis, free_port
 
 from .load import Target, form_post
-from .procs import Server, affinity, pinned, read_pid, rss_bytes
+from .procs import Server, affinity, pinned, read_pid
 from .oauth_client import basic_header, client_credentials
 
 PEER_DIR = Path(__file__).parent / "peer"
@@ -61,8 +61,9 @@ class Ceiling:
     def jwks_url(self) -> str:
         return f"{self.url}/bench/jwks.json"
 
-    def memory(self) -> dict[str, int]:
-        return {"ceiling": rss_bytes(self.server.pid)}
+    def processes(self) -> dict[str, tuple[int | None, bool]]:
+        """Each process to watch: its pid and whether to count its children too."""
+        return {"ceiling": (self.server.pid, False)}
 
 
 class Peer:
@@ -125,9 +126,6 @@ class Peer:
     def jwks_url(self) -> str:
         return f"{self.url}/jwks"
 
-    def memory(self) -> dict[str, int]:
-        out = {"peer": rss_bytes(self.server.pid)}
-        redis = read_pid(self.redis.data_dir / "pid")
-        if redis:
-            out["peer's redis"] = rss_bytes(redis)
-        return out
+    def processes(self) -> dict[str, tuple[int | None, bool]]:
+        """Each process to watch: its pid and whether to count its children too."""
+        return {"peer": (self.server.pid, False), "peer's redis": (read_pid(self.redis.data_dir / "pid"), False)}

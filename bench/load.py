@@ -134,7 +134,17 @@ def measure(target: Target, load: Load, rounds: int, warmup_s: float) -> Measure
     return Measurement([run_wrk(target, load) for _ in range(rounds)])
 
 
-def pacing_for(rate: float, connections: int) -> int:
-    """Think time per connection (ms) so that ``connections`` connections offer about ``rate``
-    requests/s; the response time comes on top, so the achieved rate is a little lower."""
-    return max(1, round(connections * 1000 / rate)) if rate > 0 else 0
+def pacing_for(rate: float, connections: int, response_ms: float = 0.0) -> int:
+    """Think time per connection (ms) so that ``connections`` connections, each waiting
+    ``response_ms`` for an answer, offer about ``rate`` requests/s."""
+    return max(1, round(connections * 1000 / rate - response_ms)) if rate > 0 else 0
+
+
+def paced_load(target: Target, load: Load, rate: float, probe_s: float = 3.0) -> Load:
+    """``load`` with a think time that offers about ``rate``: a first guess ignoring the response
+    time, one short probe run with it, then the guess corrected by the response time seen."""
+    guess = Load(load.connections, load.threads, probe_s, load.cpus, pacing_for(rate, load.connections))
+    probe = run_wrk(target, guess)
+    response_ms = max(0.0, load.connections * 1000 / probe.ok_per_s - guess.delay_ms) if probe.ok else 0.0
+    return Load(load.connections, load.threads, load.duration_s, load.cpus,
+                pacing_for(rate, load.connections, response_ms))

@@ -122,16 +122,36 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def tree_pss_bytes(pid: int) -> int:
-    """Proportional set size of a process and its children (for Postgres: postmaster and
-    backends, whose shared buffers RSS would count once per process)."""
+def _family(pid: int, tree: bool) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)] if tree else [root]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def memory_bytes(pid: int, tree: bool = False) -> int:
+    """RSS of one process; with ``tree``, the proportional set size of it and its children
+    (for Postgres: postmaster and backends, whose shared buffers RSS would count once each)."""
+    if not tree:
+        return rss_bytes(pid)
     total = 0
-    for proc in procs:
+    for proc in _family(pid, tree):
         with contextlib.suppress(psutil.Error):
             total += proc.memory_full_info().pss
     return total
+
+
+def cpu_seconds(pid: int, tree: bool = False) -> float:
+    """User + system CPU time of a process (and, with ``tree``, of its children)."""
+    total = 0.0
+    for proc in _family(pid, tree):
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def all_children_cpu_seconds() -> float:
+    """CPU time of every process this one started, and theirs."""
+    return sum(cpu_seconds(child.pid) for child in psutil.Process().children(recursive=True))

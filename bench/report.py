@@ -6,6 +6,7 @@ from datetime import datetime
 
 from .load import Load, Measurement
 from .scenarios import SCALING, Scenario
+from .watch import Usage
 
 SYSTEMS = ("ceiling", "peer", "tessera")
 TITLES = {"ceiling": "Ceiling", "peer": "Peer", "tessera": "Tessera"}
@@ -16,6 +17,7 @@ class Cell:
     measurement: Measurement | None = None
     note: str = ""                      # why there is no measurement (n/a, not built yet, check failed)
     detail: str = ""                    # a sentence under the table explaining the note
+    busy: float | None = None           # CPU share of all the system's processes under load
 
 
 @dataclass
@@ -31,6 +33,9 @@ class Row:
         return cell.measurement.throughput if cell and cell.measurement and cell.measurement.rounds else None
 
 
+SATURATED = 0.8   # below this share of the server CPUs, something else limited the throughput
+
+
 @dataclass
 class Report:
     started: datetime
@@ -40,8 +45,10 @@ class Report:
     versions: dict[str, str]
     configurations: dict[str, str]
     server_commands: list[str]
+    server_cpus: int = 1
     rows: list[Row] = field(default_factory=list)
-    memory: dict[str, tuple[int, int]] = field(default_factory=dict)   # process -> (idle, peak) bytes
+    usage: dict[str, Usage] = field(default_factory=dict)   # process label -> memory and CPU
+    idle_cpu: float | None = None       # all server processes together, nothing under load
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
 
@@ -54,13 +61,17 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "—" if a is None or not b else f"{a / b:.2f}"
 
 
-def _cell(row: Row, system: str) -> str:
+def _cell(row: Row, system: str, server_cpus: int) -> str:
     cell = row.cells.get(system)
     if cell is None:
         return "—"
     if cell.measurement is None or not cell.measurement.rounds:
         return cell.note or "—"
-    return _rate(cell.measurement.throughput)
+    return _rate(cell.measurement.throughput) + ("†" if _unsaturated(cell, server_cpus) else "")
+
+
+def _unsaturated(cell: Cell, server_cpus: int) -> bool:
+    return cell.busy is not None and cell.busy < SATURATED * server_cpus
 
 
 def _latency(row: Row) -> str:
@@ -86,7 +97,7 @@ def _failures(row: Row) -> str:
     return " / ".join(parts)
 
 
-def results_table(rows: list[Row]) -> str:
+def results_table(rows: list[Row], server_cpus: int = 1) -> str:
     lines = [
         "| Scenario | Ceiling req/s | Peer req/s | Tessera req/s | Tessera/peer | Tessera/ceiling "
         "| Tessera p50 / p99 ms (at load) | non-2xx ceiling / peer / Tessera |",
@@ -101,8 +112,13 @@ def results_table(rows: list[Row]) -> str:
             cell = row.cells.get(system)
             if cell and cell.detail and f"{TITLES[system]}: {cell.detail}" not in notes:
                 notes.append(f"{TITLES[system]}: {cell.detail}")
+            if cell and _unsaturated(cell, server_cpus):
+                notes.append(f"† {row.scenario.title}, {TITLES[system]}: its processes kept the server CPUs only "
+                             f"{cell.busy / server_cpus:.0%} busy, so something else (most likely the load "
+                             "generator, which then is the bottleneck) limited this figure; its ratios say little")
         lines.append(
-            f"| {row.scenario.title} | {_cell(row, 'ceiling')} | {_cell(row, 'peer')} | {_cell(row, 'tessera')} "
+            f"| {row.scenario.title} | {_cell(row, 'ceiling', server_cpus)} | {_cell(row, 'peer', server_cpus)} "
+            f"| {_cell(row, 'tessera', server_cpus)} "
             f"| {_ratio(row.rate('tessera'), row.rate('peer'))} | {_ratio(row.rate('tessera'), row.rate('ceiling'))} "
             f"| {_latency(row)} | {_failures(row)} |")
     if notes:
@@ -116,10 +132,15 @@ def scaling_table() -> str:
     return "\n".join(lines)
 
 
-def memory_table(memory: dict[str, tuple[int, int]]) -> str:
-    lines = ["| Process | Idle MiB | Peak under load MiB |", "|---|---:|---:|"]
-    for name, (idle, peak) in memory.items():
-        lines.append(f"| {name} | {idle / 2**20:.1f} | {peak / 2**20:.1f} |")
+def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
+    """Memory of each process, and its CPU share while its system served each scenario."""
+    measured = [row.scenario for row in rows if row.scenario.measured]
+    lines = ["| Process | Idle MiB | Peak under load MiB | " + " | ".join(f"CPU {s.short}" for s in measured) + " |",
+             "|---|---:|---:|" + "---:|" * len(measured)]
+    for name, u in usage.items():
+        cpu = [u.cpu_share(s.key) for s in measured]
+        shown = ["—" if c is None else f"{c:.0%}" for c in cpu]
+        lines.append(f"| {name} | {u.idle_bytes / 2**20:.1f} | {u.peak_bytes / 2**20:.1f} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
@@ -155,17 +176,23 @@ def render(report: Report) -> str:
         "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is Tessera's "
         "p50 / p99 at a fixed, lower load (see Method).",
         "",
-        results_table(report.rows),
+        results_table(report.rows, report.server_cpus),
         "",
         scaling_table(),
         "",
-        "## Resident memory",
+        "## Memory and CPU",
         "",
-        "Each Tessera service's RSS (from /proc/PID/status) when idle after start and its peak while under "
-        "load; the embedded servers as PSS summed over their processes (Postgres backends share buffers); "
-        "the ceiling and the peer for comparison.",
+        "Each process's resident memory (RSS, /proc/PID/status) when idle after start and its peak while its "
+        "system was under load; Tessera's embedded servers as PSS summed over their processes (Postgres has "
+        "a backend per connection, sharing its buffers). CPU, per scenario: the process's CPU time over the "
+        "time its system was under load (throughput rounds), as a share of one CPU; every server process "
+        "shares the server CPUs, so this is where they went.",
         "",
-        memory_table(report.memory),
+        usage_table(report.usage, report.rows),
+        "",
+        *([f"With nothing under load, all server processes together used {report.idle_cpu:.1%} of one CPU: "
+           "what the two idle systems take from the one being measured."]
+          if report.idle_cpu is not None else []),
         "",
         "## Method",
         "",

@@ -19,7 +19,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-import threading
+import time
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -27,11 +27,12 @@ from pathlib import Path
 from . import machine
 from .check import CheckFailed, check
 from .contenders import PEER_DIR, Ceiling, Peer
-from .load import Load, Measurement, pacing_for, run_wrk
-from .procs import ServerError
+from .load import Load, Measurement, paced_load, run_wrk
+from .procs import ServerError, all_children_cpu_seconds, parse_cpus
 from .report import SYSTEMS, TITLES, Cell, Report, Row, render
 from .scenarios import Scenario, select
 from .tessera_suite import TesseraSuite
+from .watch import ResourceWatch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -58,40 +59,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-class MemoryWatch:
-    """Samples the resident memory of each system's processes while a system is under load."""
-
-    def __init__(self) -> None:
-        self.idle: dict[str, int] = {}
-        self.peak: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def baseline(self, system) -> None:
-        self.idle.update(system.memory())
-
-    def _sample(self, system) -> None:
-        for name, value in system.memory().items():
-            self.peak[name] = max(self.peak.get(name, 0), value)
-
-    def start(self, system) -> None:
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(0.5):
-                self._sample(system)
-        self._thread = threading.Thread(target=loop, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def table(self) -> dict[str, tuple[int, int]]:
-        return {name: (idle, max(idle, self.peak.get(name, 0))) for name, idle in self.idle.items()}
-
-
 def preflight() -> str | None:
     missing = machine.missing_tools()
     if missing:
@@ -102,7 +69,7 @@ def preflight() -> str | None:
     return None
 
 
-def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, memory: MemoryWatch,
+def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, watch: ResourceWatch,
                 problems: list[str]) -> Row:
     row = Row(scenario)
     if not scenario.measured:
@@ -130,24 +97,18 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, mem
             run_wrk(target, warm)
     for _round in range(args.rounds):
         for name, target in targets.items():
-            memory.start(systems[name])
-            try:
+            with watch.under_load(systems[name], scenario.key):
                 row.cells[name].measurement.rounds.append(run_wrk(target, load))
-            finally:
-                memory.stop()
     for name in targets:
-        print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s", flush=True)
+        row.cells[name].busy = watch.busy(systems[name], scenario.key)
+        print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s  (server CPU busy "
+              f"{row.cells[name].busy:.0%})", flush=True)
     if "tessera" in targets and row.rate("tessera"):
-        half = row.rate("tessera") / 2
-        row.latency_load = Load(args.connections, args.threads, args.duration, args.load_cpus,
-                                delay_ms=pacing_for(half, args.connections))
+        row.latency_load = paced_load(targets["tessera"], load, row.rate("tessera") / 2,
+                                      probe_s=min(3.0, args.duration))
         row.latency = Measurement()
-        memory.start(systems["tessera"])
-        try:
-            for _round in range(args.rounds):
-                row.latency.rounds.append(run_wrk(targets["tessera"], row.latency_load))
-        finally:
-            memory.stop()
+        for _round in range(args.rounds):
+            row.latency.rounds.append(run_wrk(targets["tessera"], row.latency_load))
         print(f"    Tessera at {row.latency.throughput:,.0f} req/s: p50 {row.latency.latency_ms('p50'):.1f} ms, "
               f"p99 {row.latency.latency_ms('p99'):.1f} ms", flush=True)
     return row
@@ -213,15 +174,27 @@ def method(args: argparse.Namespace) -> list[str]:
         "benchmark, the two idle ones beside the one under load.",
         "Only 2xx responses count: wrk's Lua `response()` hook counts every status (bench/wrk/stats.lua) "
         "and the non-2xx are shown separately, as are socket errors and timeouts (10 s).",
-        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a fixed think time per "
-        f"connection (the Lua `delay()` hook): {args.connections} connections × D ms, with D = connections / "
-        "(half the measured peak), offer about half the peak; the response time adds to D, so the achieved "
-        "rate, printed beside the figures, is a little under half. Each connection waits for its answer, so "
-        "the percentiles under-count queueing (coordinated omission) compared with wrk2's constant rate.",
+        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a fixed think time D "
+        f"per connection (the Lua `delay()` hook, bench/wrk/stats.lua): {args.connections} connections, each "
+        "sending, waiting for the answer, then waiting D ms, offer about connections / (D + response time). "
+        "D is first set for half the measured peak ignoring the response time, one probe run (not counted) "
+        "measures the response time, and D is corrected by it; the achieved rate is printed beside the "
+        "percentiles. Each connection waits for its answer, so the percentiles under-count queueing "
+        "(coordinated omission) compared with wrk2's constant rate.",
         "Before the load, one request per system and scenario is checked (bench/check.py): HTTP 200, "
         "RFC 6749 JSON, and for JWTs ES256 with typ at+jwt verifying against the system's own JWKS.",
-        "Memory: each process sampled every 0.5 s while its system is under load.",
+        "Memory and CPU: each process's RSS sampled every 0.5 s while its own system is under load "
+        "(throughput rounds only, warm-up excluded), and its CPU time over that time.",
     ]
+
+
+def idle_cpu_share(seconds: float, settle_s: float = 2.0) -> float:
+    """CPU used by every server process together while none is under load (share of one CPU),
+    after letting start-up work (the keys service making the new applications' keys) finish."""
+    time.sleep(settle_s)
+    before = all_children_cpu_seconds()
+    time.sleep(seconds)
+    return (all_children_cpu_seconds() - before) / seconds
 
 
 def versions(systems: dict) -> dict[str, str]:
@@ -257,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         started=datetime.now(timezone.utc),
         command=shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         method=method(args), machine=machine.describe(), versions={}, server_commands=[],
+        server_cpus=len(parse_cpus(args.server_cpus)),
         configurations={name: system.summary for name, system in systems.items()})
-    memory = MemoryWatch()
+    watch = ResourceWatch()
     started: list = []
     failed: set[str] = set()
     status = 0
@@ -274,13 +248,14 @@ def main(argv: list[str] | None = None) -> int:
                 failed.add(name)
                 status = 1
                 continue
-            memory.baseline(system)
+            watch.baseline(system)
         running = {name: s for name, s in systems.items() if name not in failed}
+        report.idle_cpu = idle_cpu_share(1.0 if args.quick else 3.0)
         report.versions = versions(systems)
         report.server_commands = [redact(server.command, [secret]) for s in systems.values() for server in s.servers]
         print(f"measuring (logs in {logs})", flush=True)
         for scenario in select(args.scenarios):
-            row = measure_row(scenario, running, args, memory, report.problems)
+            row = measure_row(scenario, running, args, watch, report.problems)
             for name in failed:
                 row.cells[name] = Cell(note="did not start")
             report.rows.append(row)
@@ -300,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     report.problems.extend(log_problems(systems["tessera"]))
     if any(cell.note == "check failed" for row in report.rows for cell in row.cells.values()):
         status = 1
-    report.memory = memory.table()
+    report.usage = watch.usage
     report.finished = datetime.now(timezone.utc)
     text = render(report)
     print()

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 class Scenario:
     key: str
     title: str
+    short: str
     measured: bool = True     # False: Tessera has no such endpoint yet; the row says so
 
 
 SCENARIOS = (
-    Scenario("cc_jwt", "client credentials, ES256 JWT access token"),
-    Scenario("cc_opaque", "client credentials, opaque access token"),
-    Scenario("introspect", "introspection (RFC 7662) of an opaque token"),
-    Scenario("jwks", "JWKS"),
-    Scenario("code", "authorization code redemption", measured=False),
-    Scenario("refresh", "refresh with rotation", measured=False),
-    Scenario("userinfo", "userinfo", measured=False),
-    Scenario("login", "full browserless login (authorize → password → code → token)", measured=False),
+    Scenario("cc_jwt", "client credentials, ES256 JWT access token", "CC JWT"),
+    Scenario("cc_opaque", "client credentials, opaque access token", "CC opaque"),
+    Scenario("introspect", "introspection (RFC 7662) of an opaque token", "introspection"),
+    Scenario("jwks", "JWKS", "JWKS"),
+    Scenario("code", "authorization code redemption", "code", measured=False),
+    Scenario("refresh", "refresh with rotation", "refresh", measured=False),
+    Scenario("userinfo", "userinfo", "userinfo", measured=False),
+    Scenario("login", "full browserless login (authorize → password → code → token)", "login", measured=False),
 )
 
 SCALING = (

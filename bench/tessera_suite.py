@@ -18,7 +18,7 @@ from shared.embedded import EmbeddedServers, free_port
 
 from .load import Target, form_post
 from .oauth_client import client_credentials
-from .procs import Server, affinity, pinned, read_pid, rss_bytes, tree_pss_bytes
+from .procs import Server, affinity, pinned, read_pid
 from .provision import BenchClient, provision
 
 SERVICES = ("keys", "token", "authn", "userinfo")
@@ -108,11 +108,11 @@ class TesseraSuite:
     def dead(self) -> list[str]:
         return [name for name, server in self.services.items() if not server.alive()]
 
-    def memory(self) -> dict[str, int]:
-        """RSS of each service; PSS of each embedded server with its children (Postgres backends)."""
-        out = {f"{name} service": rss_bytes(server.pid) for name, server in self.services.items()}
+    def processes(self) -> dict[str, tuple[int | None, bool]]:
+        """Each process to watch: its pid and whether to count its children too (the
+        embedded servers: Postgres has a backend per connection)."""
+        out: dict[str, tuple[int | None, bool]] = {
+            f"{name} service": (server.pid, False) for name, server in self.services.items()}
         for label in INFRA:
-            pid = read_pid(self.root / "data" / label / "pid")
-            if pid:
-                out[f"{label} (PSS, with children)"] = tree_pss_bytes(pid)
+            out[label] = (read_pid(self.root / "data" / label / "pid"), True)
         return out

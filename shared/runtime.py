@@ -33,7 +33,7 @@ from .events.bus import ensure_stream
 from .events.consumer import Consumer
 from .events.outbox import OutboxRelay
 from .events.projection import replay
-from .http.middleware import json_response, request_id_middleware
+from .http.middleware import InFlight, json_response, request_id_middleware
 from .logging import configure_logging, get_logger
 from .metrics import Metrics
 
@@ -56,6 +56,7 @@ class Resources:
     relay: OutboxRelay | None = None
     on_reconnect: list[Callable[[], None]] = field(default_factory=list)
     ready: bool = False
+    inflight: InFlight = field(default_factory=InFlight)
 
     def consume(self, name: str, subject: str, handler) -> Consumer:
         """Register an idempotent durable consumer, started with the service."""
@@ -137,7 +138,7 @@ async def open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
 
 
 def build_app(res: Resources) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware(res.metrics)], client_max_size=1024 * 256)
+    app = web.Application(middlewares=[request_id_middleware(res.metrics, res.inflight)], client_max_size=1024 * 256)
     app[RESOURCES] = res
 
     async def is_revoked(jti: str) -> bool:
@@ -202,8 +203,11 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     log.info("service.listening", url=f"http://{settings.host}:{settings.port}")
     await stop.wait()
     log.info("service.stopping")
-    res.ready = False
-    await runner.cleanup()           # stop accepting, let in-flight requests finish
+    res.ready = False                # /readyz answers 503 from now on
+    await site.stop()                # no new connections
+    if not await res.inflight.wait_idle(settings.shutdown_timeout):
+        log.warning("service.drain_timeout", in_flight=res.inflight.count)
+    await runner.cleanup()           # close idle keep-alive connections
     await stop_workers(res, settings.shutdown_timeout)
     await close_resources(res)
     log.info("service.stopped")

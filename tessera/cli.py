@@ -30,6 +30,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_events_docs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shared.events.docs import render
+    path = Path(args.output)
+    text = render()
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"tessera: {path} is out of date; run `tessera events docs`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera OpenID Provider")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="rebuild a service's read models from its events")
     p.add_argument("service", choices=["authn", "token", "userinfo", "keys"])
     p.set_defaults(fn=_cmd_replay)
+    events = sub.add_parser("events", help="the event stream and its documentation")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    p = events_sub.add_parser("docs", help="write docs/events.md from the event registry")
+    p.add_argument("--output", default="docs/events.md")
+    p.add_argument("--check", action="store_true", help="fail when the file is out of date")
+    p.set_defaults(fn=_cmd_events_docs)
     from .admin_cli import register as register_admin_commands
     register_admin_commands(sub)
     return parser

@@ -21,6 +21,8 @@ import redis.asyncio as aioredis
 
 from shared.db import create_pool, migrate
 from shared.embedded import EmbeddedServers
+# The running suite and admin access, shared by every folder: one suite per test session.
+from tests.support.fixtures import admin, make_app, suite  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from services.token import internal
 from shared.crypto import matches
 from tessera.admin_cli import details, table
 from tessera.cli import build_parser
+from tests.support.fixtures import client_credentials
 
 from .token.registry_fixtures import registry, token_schema, token_settings  # noqa: F401 - fixtures
 
@@ -111,3 +113,64 @@ async def test_bootstrap_with_a_wrong_internal_token_says_so(token_internal, tmp
     env = {"TESSERA_TOKEN_SERVICE_URL": token_internal, "TESSERA_INTERNAL_TOKEN": "x" * 40}
     code, _out, err = await tessera("bootstrap", env=env, cwd=tmp_path)
     assert code == 1 and err == "tessera: The internal token is required.\n"
+
+
+# Against a running suite -----------------------------------------------------------------------
+@pytest.fixture
+def admin_env(suite, admin):
+    return {"TESSERA_URL": suite.public_url, "TESSERA_ADMIN_CLIENT_ID": admin.client_id,
+            "TESSERA_ADMIN_CLIENT_SECRET": admin.client_secret}
+
+
+async def test_tenants_applications_and_clients_from_the_command_line(suite, admin_env, tmp_path):
+    async def run(*args: str) -> str:
+        code, out, err = await tessera(*args, env=admin_env, cwd=tmp_path)
+        assert code == 0, err
+        return out
+
+    tid, aid = f"cli-{uuid.uuid4().hex[:8]}", f"cli-app-{uuid.uuid4().hex[:8]}"
+    assert json.loads(await run("tenants", "create", tid, "--name", "CLI Corp", "--json"))["id"] == tid
+    listing = await run("tenants", "list")
+    header, *rows = listing.splitlines()
+    assert header.split() == ["ID", "NAME", "STATUS"]
+    assert any(row.split()[0] == tid and row.rstrip().endswith("active") for row in rows)
+    assert "CLI Corp" in await run("tenants", "show", tid)
+    assert "CLI Inc" in await run("tenants", "update", tid, "--name", "CLI Inc")
+
+    code, out, err = await tessera("applications", "create", aid, "--tenant", tid, "--scope", "read",
+                                   "--access-token-format", "opaque", env=admin_env, cwd=tmp_path)
+    assert code == 0, err
+    assert "will not be shown again" in err
+    secret = next(line.split()[1] for line in out.splitlines() if line.startswith("client_secret"))
+    assert (await client_credentials(suite.public_url, aid, aid, secret)).status_code == 200
+    assert f"{suite.public_url}/{aid}" in await run("applications", "list", "--tenant", tid)
+    shown = json.loads(await run("applications", "update", aid, "--access-token-ttl", "900", "--json"))
+    assert shown["settings"]["access_token_ttl"] == 900 and shown["settings"]["access_token_format"] == "opaque"
+
+    created = json.loads(await run("clients", "create", aid, "--name", "Exporter", "--scope", "read", "--json"))
+    cid = created["client_id"]
+    assert created["client_secret"]
+    assert cid in await run("clients", "list", aid)
+    rotated = await run("clients", "rotate-secret", aid, cid, "--grace", "60")
+    new_secret = next(line.split()[1] for line in rotated.splitlines() if line.startswith("client_secret"))
+    assert (await client_credentials(suite.public_url, aid, cid, new_secret)).status_code == 200
+    assert "disabled" in await run("clients", "disable", aid, cid)
+    assert "active" in await run("clients", "enable", aid, cid)
+    assert (await run("clients", "delete", aid, cid)).strip() == f"deleted client {cid}"
+    assert "deleted application" in await run("applications", "delete", aid)
+    assert (await run("tenants", "delete", tid)).strip() == f"deleted tenant {tid}"
+
+
+async def test_an_admin_api_error_prints_its_description_on_one_line(admin_env, tmp_path):
+    code, out, err = await tessera("tenants", "show", "no-such-tenant", env=admin_env, cwd=tmp_path)
+    assert (code, out, err) == (1, "", "tessera: tenant not found\n")
+    code, _out, err = await tessera("applications", "create", "admin", "--tenant", "system", env=admin_env,
+                                    cwd=tmp_path)
+    assert code == 1 and err == "tessera: application id 'admin' is reserved\n"
+
+
+async def test_a_wrong_admin_secret_prints_why_no_token_was_given(suite, admin, tmp_path):
+    env = {"TESSERA_URL": suite.public_url, "TESSERA_ADMIN_CLIENT_ID": admin.client_id,
+           "TESSERA_ADMIN_CLIENT_SECRET": "wrong"}
+    code, _out, err = await tessera("tenants", "list", env=env, cwd=tmp_path)
+    assert code == 1 and err.startswith("tessera: cannot get an admin token: ") and err.count("\n") == 1

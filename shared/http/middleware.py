@@ -1,6 +1,7 @@
 """Middlewares every service shares: request ids, access log, metrics, and no 500 on bad input."""
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -23,7 +24,32 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
                         content_type="application/json")
 
 
-def request_id_middleware(metrics: Metrics):
+class InFlight:
+    """Counts requests being handled, so shutdown can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+def request_id_middleware(metrics: Metrics, inflight: InFlight):
     @web.middleware
     async def middleware(request: web.Request, handler):
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
@@ -32,6 +58,7 @@ def request_id_middleware(metrics: Metrics):
         token = context.request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        inflight.enter()
         try:
             response = await handler(request)
             status = response.status
@@ -45,6 +72,7 @@ def request_id_middleware(metrics: Metrics):
                                       "error_description": "The server met an unexpected condition.",
                                       "request_id": rid}, status=500)
         finally:
+            inflight.leave()
             elapsed = time.perf_counter() - started
             route = request.match_info.route.resource.canonical if request.match_info.route.resource else "-"
             metrics.requests.labels(metrics.service, route, request.method, str(status)).inc()

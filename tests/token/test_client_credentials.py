@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from shared import jws
 
-from .conftest import client_credentials
+from tests.support.fixtures import client_credentials
 
 
 async def _post(url: str, **kwargs) -> httpx.Response:
