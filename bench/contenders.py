@@ -1,7 +1,8 @@
 """The two systems Tessera is measured against: the bare ceiling and the peer (oidc-provider).
 
-Each is one process pinned to the server CPUs. ``target(scenario)`` is what wrk should hit
-for a scenario, or a string saying why the system has no such row.
+Each is one process pinned to the server CPUs (the peer keeps its tokens in its own Redis,
+pinned there too). ``target(scenario)`` is what wrk should hit for a scenario, or a string
+saying why the system has no such row.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 from shared.embedded import EmbeddedRedis, free_port
 
 from .load import Target, form_post
-from .procs import Server, affinity, pinned, read_pid
 from .oauth_client import basic_header, client_credentials
+from .procs import Server, affinity, pinned, read_pid
 
 PEER_DIR = Path(__file__).parent / "peer"
 CLIENT_ID = "bench"
@@ -72,22 +73,25 @@ class Peer:
     def __init__(self, secret: str, cpus: str, log_dir: Path, env: dict[str, str], root: Path) -> None:
         self.secret = secret
         self.cpus = cpus
+        self.log_dir = log_dir
+        self.env = {**env, "NODE_ENV": "production"}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # its own Redis, durable like Tessera's (append-only file), on the server CPUs too
         self.redis = EmbeddedRedis(root / "peer-redis", persist=True)
-        self.server = Server("peer", pinned(cpus, ["node", "peer.mjs", str(self.port), secret, "REDIS_URL"]),
-                             env={**env, "NODE_ENV": "production"}, log_dir=log_dir, cwd=PEER_DIR,
-                             ready_url=f"{self.url}/.well-known/openid-configuration")
-        self.servers = [self.server]
+        self.server: Server | None = None
         self.introspected: str | None = None
 
     @property
+    def servers(self) -> list[Server]:
+        return [self.server] if self.server else []
+
+    @property
     def version(self) -> str:
-        lock = json.loads((PEER_DIR / "package-lock.json").read_text())
-        pinned_version = lock["packages"]["node_modules/oidc-provider"]["version"]
+        packages = json.loads((PEER_DIR / "package-lock.json").read_text())["packages"]
         node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-        return f"oidc-provider {pinned_version} (package-lock.json), Node.js {node}"
+        return (f"oidc-provider {packages['node_modules/oidc-provider']['version']} and ioredis "
+                f"{packages['node_modules/ioredis']['version']} (bench/peer/package-lock.json), Node.js {node}")
 
     summary = ("bench/peer/peer.mjs: oidc-provider, one Node.js process (NODE_ENV=production), with a "
                "Redis adapter (bench/peer/redis_adapter.mjs, ioredis; its own embedded Redis with appendonly yes, "
@@ -101,13 +105,16 @@ class Peer:
     def start(self) -> None:
         with affinity(self.cpus):
             redis_url = self.redis.start()
-        self.server.argv[-1] = redis_url
+        self.server = Server("peer", pinned(self.cpus, ["node", "peer.mjs", str(self.port), self.secret, redis_url]),
+                             env=self.env, log_dir=self.log_dir, cwd=PEER_DIR,
+                             ready_url=f"{self.url}/.well-known/openid-configuration")
         self.server.start()
         opaque = client_credentials(f"{self.url}/token", basic_header(OPAQUE_CLIENT_ID, self.secret))
         self.introspected = opaque["access_token"]
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server:
+            self.server.stop()
         self.redis.stop()
 
     def target(self, scenario: str) -> Target | str:

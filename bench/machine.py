@@ -5,6 +5,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 
 
 def cpu_model() -> str:
@@ -56,3 +57,34 @@ def describe() -> dict[str, str]:
 
 def missing_tools() -> list[str]:
     return [tool for tool in ("wrk", "node", "taskset") if shutil.which(tool) is None]
+
+
+class CpuLedger:
+    """How the machine's CPU time went during the run: this benchmark (its own process and every
+    process it started, once they have exited), everything else, and what the hypervisor took
+    (steal). Other work on the machine during a run makes its figures less reliable."""
+
+    def __init__(self) -> None:
+        self.start_stat = _proc_stat()
+        self.start_ours = _ours()
+        self.start_wall = time.monotonic()
+
+    def close(self) -> dict[str, float]:
+        """Shares of all the CPUs' time since creation: {"ours", "others", "steal"}."""
+        stat, ours = _proc_stat(), _ours()
+        hz = os.sysconf("SC_CLK_TCK")
+        capacity = (time.monotonic() - self.start_wall) * (os.cpu_count() or 1)
+        busy = sum(stat[i] - self.start_stat[i] for i in (0, 1, 2, 5, 6)) / hz
+        steal = (stat[7] - self.start_stat[7]) / hz if len(stat) > 7 else 0.0
+        used = ours - self.start_ours
+        return {"ours": used / capacity, "others": max(0.0, busy - used) / capacity, "steal": steal / capacity}
+
+
+def _proc_stat() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:]]
+
+
+def _ours() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

@@ -66,6 +66,14 @@ class Server:
         return self.proc.pid
 
     def start(self, timeout: float = 60) -> "Server":
+        """Start and wait until ``ready_url`` answers 200; on failure the process is stopped."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> "Server":
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)

@@ -8,7 +8,6 @@ client_credentials) is the benchmark's client; its secret is answered once, at c
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from .oauth_client import basic_header, call, client_credentials, expect

@@ -10,6 +10,8 @@ from .watch import Usage
 
 SYSTEMS = ("ceiling", "peer", "tessera")
 TITLES = {"ceiling": "Ceiling", "peer": "Peer", "tessera": "Tessera"}
+SATURATED = 0.8   # below this share of the server CPUs, something else limited the throughput
+NOISY = 0.10      # above this share of the machine's CPU used by others, the run says it was noisy
 
 
 @dataclass
@@ -33,9 +35,6 @@ class Row:
         return cell.measurement.throughput if cell and cell.measurement and cell.measurement.rounds else None
 
 
-SATURATED = 0.8   # below this share of the server CPUs, something else limited the throughput
-
-
 @dataclass
 class Report:
     started: datetime
@@ -49,6 +48,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     usage: dict[str, Usage] = field(default_factory=dict)   # process label -> memory and CPU
     idle_cpu: float | None = None       # all server processes together, nothing under load
+    cpu_ledger: dict[str, float] = field(default_factory=dict)   # machine CPU shares over the run
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
 
@@ -162,6 +162,8 @@ def status_table(rows: list[Row]) -> str:
 def render(report: Report) -> str:
     """The whole report, as docs/benchmarks.md."""
     when = report.started.strftime("%Y-%m-%d %H:%M UTC")
+    if report.finished:
+        when += f", {(report.finished - report.started).total_seconds() / 60:.0f} min"
     out = [
         "# Benchmarks",
         "",
@@ -171,6 +173,10 @@ def render(report: Report) -> str:
         "against the bare ceiling and the peer (`oidc-provider`). Absolute requests per second move from "
         "one run and one machine to the next; read the ratios.",
         "",
+        "To run: `make bench` (installs wrk from Debian when missing, the peer with `npm ci --prefix bench/peer`, "
+        "then runs `python -m bench.run`: about 9 minutes); `make bench BENCH_ARGS=--quick` for a one-minute "
+        "check; `python -m bench.run --help` for the rounds, durations, connections and CPUs.",
+        "",
         "## Results",
         "",
         "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is Tessera's "
@@ -178,6 +184,10 @@ def render(report: Report) -> str:
         "",
         results_table(report.rows, report.server_cpus),
         "",
+        *([f"**Other processes on the machine used {report.cpu_ledger['others']:.0%} of its CPU time during this "
+           "run** (see Machine): the ratios, measured side by side, hold better than the absolute figures, "
+           "but both are noisier than on a quiet machine.", ""]
+          if report.cpu_ledger.get("others", 0) > NOISY else []),
         scaling_table(),
         "",
         "## Memory and CPU",
@@ -201,6 +211,9 @@ def render(report: Report) -> str:
         "## Machine",
         "",
         *[f"- {name}: {value}" for name, value in report.machine.items()],
+        *([f"- CPU time over the run (all {report.machine.get('CPUs (nproc)', '?')} CPUs): this benchmark "
+           f"{report.cpu_ledger['ours']:.0%}, other processes on the machine {report.cpu_ledger['others']:.0%}, "
+           f"taken by the hypervisor (steal) {report.cpu_ledger['steal']:.0%}"] if report.cpu_ledger else []),
         "",
         "## Versions",
         "",

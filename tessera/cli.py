@@ -64,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="docs/events.md")
     p.add_argument("--check", action="store_true", help="fail when the file is out of date")
     p.set_defaults(fn=_cmd_events_docs)
+    from .events_cli import register as register_events_commands
+    register_events_commands(events_sub)
     from .admin_cli import register as register_admin_commands
     register_admin_commands(sub)
+    from .audit_cli import register as register_audit_commands
+    register_audit_commands(sub)
     return parser
 
 

@@ -95,7 +95,7 @@ class Suite:
         logs = self.state / "logs"
         logs.mkdir(exist_ok=True)
         # The token service first: it owns the issuers the others serve.
-        for name in ("token", "keys", "authn", "userinfo"):
+        for name in ("token", "keys", "authn", "userinfo", "audit"):
             self._spawn(name, [sys.executable, "-m", f"services.{name}"],
                         {**env, "TESSERA_PORT": str(ports[name])}, logs)
             self.urls[name] = f"http://127.0.0.1:{ports[name]}"
@@ -143,7 +143,7 @@ def run() -> int:
         env = suite.start()
         print("Tessera is running:")
         print(f"  public URL  {env['TESSERA_PUBLIC_URL']}  (gateway)")
-        for name in ("token", "keys", "authn", "userinfo"):
+        for name in ("token", "keys", "authn", "userinfo", "audit"):
             print(f"  {name:<10}  {suite.urls[name]}")
         print(f"  postgres    {env['TESSERA_DATABASE_URL']}")
         print(f"  redis       {env['TESSERA_REDIS_URL']}")

@@ -23,6 +23,8 @@ from shared.db import create_pool, migrate
 from shared.embedded import EmbeddedServers
 # The running suite and admin access, shared by every folder: one suite per test session.
 from tests.support.fixtures import admin, make_app, suite  # noqa: F401
+# Every event the session's services publish keeps the event contract (checked at the end).
+pytest_plugins = ("tests.support.contract",)
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,7 @@ async def test_tenants_applications_and_clients_from_the_command_line(suite, adm
                                    "--access-token-format", "opaque", env=admin_env, cwd=tmp_path)
     assert code == 0, err
     assert "will not be shown again" in err
-    secret = next(line.split()[1] for line in out.splitlines() if line.startswith("client_secret"))
+    secret = next(line.split()[1] for line in out.splitlines() if line.startswith("default_client.client_secret"))
     assert (await client_credentials(suite.public_url, aid, aid, secret)).status_code == 200
     assert f"{suite.public_url}/{aid}" in await run("applications", "list", "--tenant", tid)
     shown = json.loads(await run("applications", "update", aid, "--access-token-ttl", "900", "--json"))

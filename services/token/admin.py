@@ -117,8 +117,10 @@ def guarded(handler: Handler) -> Handler:
 
 
 class AdminAPI:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry,
+                 on_application_created: Callable[[Application], Awaitable[None]] | None = None) -> None:
         self.registry = registry
+        self.on_application_created = on_application_created
 
     # Tenants ----------------------------------------------------------------------------------
     async def list_tenants(self, request: web.Request) -> web.Response:
@@ -159,6 +161,8 @@ class AdminAPI:
             settings=body.get("settings"), scopes=body.get("scopes"), grant_types=body.get("grant_types"),
             redirect_uris=body.get("redirect_uris"))
         app = created.application
+        if self.on_application_created is not None:
+            await self.on_application_created(app)
         return json_response(
             {**application_json(app),
              "default_client": {**client_json(created.default_client), "client_secret": created.client_secret}},
@@ -246,8 +250,9 @@ async def openapi(_request: web.Request) -> web.Response:
                         headers={"Cache-Control": "public, max-age=300"})
 
 
-def add_routes(app: web.Application, registry: Registry) -> None:
-    api = AdminAPI(registry)
+def add_routes(app: web.Application, registry: Registry,
+               on_application_created: Callable[[Application], Awaitable[None]] | None = None) -> None:
+    api = AdminAPI(registry, on_application_created)
     r = app.router
     r.add_get("/admin/openapi.yaml", openapi)
     tenant = "/admin/tenants/{tenant}"

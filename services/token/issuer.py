@@ -14,12 +14,21 @@ from shared import crypto, jws
 from shared.events import ConcurrencyError, EventStore, NewEvent
 
 from .keyring import KeyRing
-from .model import Application
+from .model import Application, Client
 from .oauth.access_token import JWT_HEADER, jwt_claims
 from .oauth.decision import GrantDecision
 from .tokens import TokenStore
 
 JWT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+# The grant is recorded only if the client and application are still what the (cached) lookup
+# saw, and all three of client, application and tenant are active: one statement, no race.
+GRANT_GUARD = (
+    "SELECT 1 FROM clients c JOIN applications a ON a.id = c.application_id "
+    "JOIN tenants t ON t.id = a.tenant_id "
+    "WHERE c.application_id = $15 AND c.client_id = $16 AND c.version = $17 AND a.version = $18 "
+    "AND c.status = 'active' AND a.status = 'active' AND t.status = 'active'"
+)
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -32,8 +41,11 @@ class Issuer:
         self.tokens = tokens
         self.store = store
 
-    async def issue(self, app: Application, decision: GrantDecision, token_format: str) -> str:
-        """A new access token for ``decision``; returns it once its grant event is durable."""
+    async def issue(self, app: Application, client: Client, decision: GrantDecision, token_format: str) -> str:
+        """A new access token for ``decision``; returns it once its grant event is durable.
+
+        Raises :class:`GuardFailed` when the client or application changed since they were read.
+        """
         now = datetime.now(timezone.utc)
         jti = crypto.new_id()
         claims = jwt_claims(decision, app, jti=jti, now=now)
@@ -53,8 +65,9 @@ class Issuer:
             "format": token_format, "token_digest": token_digest,
             "expires_at": _iso(claims["exp"]), "kid": kid,
         }, tenant=app.tenant_id, application=app.id)
+        guard = (GRANT_GUARD, (app.id, client.client_id, client.version, app.version))
         try:
-            await self.store.append(f"grant:{jti}", 0, [event])
+            await self.store.append_one(f"grant:{jti}", 0, event, guard=guard)
         except BaseException:
             if token_hash is not None:
                 await self.tokens.drop_opaque(token_hash)

@@ -44,6 +44,14 @@ class KeyRing:
         except KeyError:
             raise KeysUnavailable(f"no current {alg} key for {application_id}") from None
 
+    async def prepare(self, application_id: str, tenant_id: str) -> None:
+        """Have the keys service create an application's keys now, so its JWKS is published
+        before its first token (the keys service's event consumer would do it moments later)."""
+        try:
+            await self._load(application_id, tenant_id)
+        except KeysUnavailable as exc:
+            log.warning("keyring.prepare_failed", application=application_id, detail=str(exc))
+
     async def _load(self, application_id: str, tenant_id: str) -> dict[str, jws.SigningKey]:
         pending = self._pending.get(application_id)
         if pending is not None:

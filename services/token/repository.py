@@ -147,10 +147,12 @@ def _page(items: list[T], limit: int, key: Callable[[T], str]) -> Page[T]:
 
 
 class Registry:
-    def __init__(self, pool: asyncpg.Pool, store: EventStore, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, settings: Settings,
+                 on_change: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.pool = pool
         self.store = store
         self.settings = settings
+        self.on_change = on_change   # told after every committed change (caches listen)
 
     # Reads ------------------------------------------------------------------------------------
     async def tenant(self, tenant_id: str) -> Tenant | None:
@@ -238,17 +240,23 @@ class Registry:
 
     async def _transact(self, decide: Callable[[asyncpg.Connection], Awaitable[Sequence[Append]]]) -> None:
         """Append what ``decide`` returns (it may lock and read rows first), all or nothing."""
+        written: list[Event] = []
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     for stream, expected, new in await decide(conn):
                         if new:
-                            await self.store.append(stream, expected, new, conn=conn)
+                            written += await self.store.append(stream, expected, new, conn=conn)
             except asyncpg.UniqueViolationError as exc:
                 message = _UNIQUE.get(exc.constraint_name or "")
                 if message is None:
                     raise
                 raise DomainError(CONFLICT, message) from None
+        if written and self.on_change is not None:
+            await self.on_change({
+                "tenant_changed": any(e.type.startswith("tenant.") for e in written),
+                "application": written[0].application if len({e.application for e in written}) == 1 else None,
+            })
 
     async def _append(self, stream: str, expected: int, new: Sequence[NewEvent]) -> None:
         if new:

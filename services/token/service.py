@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 from shared.runtime import Resources, ServiceSpec
@@ -12,6 +13,7 @@ from .endpoints.discovery import Discovery
 from .endpoints.oauth import OAuthEndpoints
 from .issuer import Issuer
 from .keyring import KeyRing
+from .lookup import INVALIDATE_SUBJECT, RegistryCache
 from .projections import PROJECTIONS
 from .repository import Registry
 from .tokens import TokenStore
@@ -19,17 +21,30 @@ from .tokens import TokenStore
 
 async def setup(app: web.Application, res: Resources) -> None:
     settings = res.settings
-    registry = Registry(res.pool, res.store, settings)
+    cache = RegistryCache(res.pool)
+
+    async def registry_changed(scope: dict) -> None:
+        """This process changed the registry: drop its cached copies, tell the replicas now."""
+        cache.on_change(scope)
+        await res.nc.publish(INVALIDATE_SUBJECT, orjson.dumps(scope))
+        await res.nc.flush(timeout=2)
+
+    registry = Registry(res.pool, res.store, settings, on_change=registry_changed)
     keyring = KeyRing(res.http, settings.keys_service_url, settings.internal_token)
     issuer = Issuer(keyring, TokenStore(res.redis, settings.secret_pepper), res.store)
-    oauth = OAuthEndpoints(registry, issuer, settings.secret_pepper)
-    discovery = Discovery(registry)
+    oauth = OAuthEndpoints(cache, issuer, settings.secret_pepper)
+    discovery = Discovery(cache)
+
+    await res.nc.subscribe(INVALIDATE_SUBJECT, cb=cache.on_broadcast)
+    for aggregate in ("tenant", "application", "client"):
+        await res.nc.subscribe(f"tessera.token.*.{aggregate}.>", cb=cache.on_event)
+    res.on_reconnect.append(cache.clear)
 
     # Key changes reach every replica at once; after a NATS outage, forget everything.
     await res.nc.subscribe("tessera.keys.>", cb=keyring.on_key_event)
     res.on_reconnect.append(keyring.forget)
 
-    admin.add_routes(app, registry)
+    admin.add_routes(app, registry, on_application_created=lambda a: keyring.prepare(a.id, a.tenant_id))
     internal.add_routes(app, registry)
     r = app.router
     r.add_post("/{application}/token", oauth.endpoint(oauth.token))

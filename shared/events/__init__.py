@@ -1,9 +1,9 @@
 """The event backbone: event store, transactional outbox, idempotent consumers, replay."""
 from .model import Event, EventType, NewEvent, UnknownEventType, registry, event_type
-from .store import ConcurrencyError, EventStore
+from .store import ConcurrencyError, EventStore, GuardFailed
 from .projection import Projection
 
 __all__ = [
-    "ConcurrencyError", "Event", "EventStore", "EventType", "NewEvent", "Projection",
+    "ConcurrencyError", "Event", "GuardFailed", "EventStore", "EventType", "NewEvent", "Projection",
     "UnknownEventType", "event_type", "registry",
 ]

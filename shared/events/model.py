@@ -84,6 +84,21 @@ def event_type(name: str, version: int = 1, *, description: str, example: Payloa
     return registry.add(EventType(name, version, description, example, upcasters or {}, service))
 
 
+# The ids an event is about, copied from its payload into the envelope's ``subject`` so that a
+# subscriber filters by client, user, grant or key without knowing every payload. One rule for
+# every type: these keys when present as strings; and a token's ``subject`` (its ``sub``) is a
+# user id unless it is the client acting for itself (``subject == client_id``).
+SUBJECT_IDS = ("client_id", "user_id", "grant_id", "jti", "kid", "session_id")
+
+
+def subject_ids(data: Payload) -> dict[str, str]:
+    ids = {key: data[key] for key in SUBJECT_IDS if isinstance(data.get(key), str)}
+    sub = data.get("subject")
+    if isinstance(sub, str) and sub != data.get("client_id") and "user_id" not in ids:
+        ids["user_id"] = sub
+    return ids
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event about to be appended: the aggregate decides, the store records."""
@@ -116,6 +131,11 @@ class Event:
         aggregate, verb = self.type.split(".", 1)
         return f"tessera.{self.service}.{self.tenant or '_'}.{aggregate}.{verb}"
 
+    @property
+    def subject_ids(self) -> dict[str, str]:
+        """The ids this event is about (the envelope's ``subject``): see :func:`subject_ids`."""
+        return subject_ids(self.data)
+
     def envelope(self) -> Payload:
         return {
             "id": str(self.id),
@@ -129,12 +149,15 @@ class Event:
             "application": self.application,
             "request_id": self.request_id,
             "actor": self.actor,
+            "subject": self.subject_ids,
             "data": self.data,
         }
 
     @classmethod
     def from_envelope(cls, env: Payload, *, upcast: bool = True) -> "Event":
-        """Parse a published envelope, upcasting its payload to the current version."""
+        """Parse a published envelope, upcasting its payload to the current version.
+
+        ``subject`` is derived from ``data``, so envelopes published without it parse the same."""
         data, version = env["data"], int(env["version"])
         if upcast and env["type"] in registry:
             etype = registry.get(env["type"])

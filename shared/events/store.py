@@ -8,6 +8,7 @@ that the relay publishes to NATS, and every local projection's read-model change
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import AsyncIterator, Sequence
 
@@ -38,6 +39,24 @@ RETURNING position
 _INSERT_OUTBOX = """
 INSERT INTO outbox (position, id, subject, payload)
 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bytea[])
+"""
+
+
+class GuardFailed(Exception):
+    """The state the caller decided on changed in the meantime; nothing was written."""
+
+
+_APPEND_ONE = """
+WITH guard AS ({guard}),
+ev AS (
+    INSERT INTO events (id, stream, sequence, type, version, tenant, application, request_id, actor,
+                        occurred_at, data)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM guard LIMIT 1
+    RETURNING position
+),
+ob AS (INSERT INTO outbox (position, id, subject, payload) SELECT position, $1, $12, $13 FROM ev),
+wake AS (SELECT pg_notify($14, '') FROM ev)
+SELECT (SELECT position FROM ev) AS position, (SELECT count(*) FROM wake) AS woken
 """
 
 
@@ -73,6 +92,32 @@ class EventStore:
                 raise ConcurrencyError(stream, expected) from None
             raise
         return events
+
+    async def append_one(self, stream: str, expected: int, new: NewEvent, *,
+                         guard: tuple[str, Sequence] | None = None) -> Event:
+        """Append one event in a single statement (one round trip, atomic), for hot paths.
+
+        ``guard`` is a SQL query (its parameters numbered from ``$15``) that must return a row
+        for the event to be written; otherwise :class:`GuardFailed` and nothing is written.
+        Only for event types no local projection handles.
+        """
+        if any(new.type in p.handlers for p in self.projections):
+            raise ValueError(f"{new.type} has a local projection; use append()")
+        (event,) = self._build(stream, expected, [new])
+        sql, args = guard if guard is not None else ("SELECT 1", ())
+        statement = _APPEND_ONE.format(guard=sql)
+        try:
+            position = await self.pool.fetchval(
+                statement, event.id, event.stream, event.sequence, event.type, event.version, event.tenant,
+                event.application, event.request_id, event.actor, event.occurred_at, event.data,
+                event.subject, orjson.dumps(event.envelope()), self.notify_channel, *args)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_stream_sequence":
+                raise ConcurrencyError(stream, expected) from None
+            raise
+        if position is None:
+            raise GuardFailed(stream)
+        return _with_position(event, position)
 
     def _build(self, stream: str, expected: int, new: Sequence[NewEvent]) -> list[Event]:
         now = datetime.now(timezone.utc)
@@ -130,5 +175,4 @@ class EventStore:
 
 
 def _with_position(event: Event, position: int) -> Event:
-    from dataclasses import replace
     return replace(event, position=position)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -32,13 +33,21 @@ async def get_json(url: str) -> dict:
     return resp.json()
 
 
+def _missing(reason: str) -> None:
+    """Skip on a laptop, fail under CI (as ``require_tool`` does)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, with tests/interop's npm packages installed (`make test` runs npm ci)."""
-    path = require_tool("node", "install Node.js 20+ and npm, then `npm ci --prefix tests/interop`")
+    path = require_tool("node", "install Node.js 20+ with npm (openid-client 6 needs Node.js 20; "
+                                "Debian 12's own nodejs is 18), then `npm ci --prefix tests/interop`")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 20:
+        _missing(f"node {version} is too old: openid-client 6 needs Node.js 20 or newer")
     if not (HERE / "node_modules" / "openid-client" / "package.json").exists():
-        reason = "tests/interop/node_modules is missing: run `make node-deps` (npm ci --prefix tests/interop)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _missing("tests/interop/node_modules is missing: run `make node-deps` (npm ci --prefix tests/interop)")
     return path

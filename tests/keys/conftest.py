@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from shared.db import create_pool
-from shared.embedded import free_port
+from shared.embedded import EmbeddedNats, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "http://tessera.test"
@@ -86,9 +86,27 @@ async def keys_database_url(servers):
 
 
 @pytest.fixture(scope="session")
-def keys_env(service_env, keys_database_url) -> dict[str, str]:
+def keys_nats_url(tmp_path_factory):
+    """A NATS of the keys tests' own: the session's keys service shares the durable consumer name
+    (as replicas do), and would take half of the events these tests publish."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("keys-nats"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def keys_env(service_env, keys_database_url, keys_nats_url) -> dict[str, str]:
     return {**service_env, "TESSERA_DATABASE_URL": keys_database_url, "TESSERA_LOG_LEVEL": "debug",
-            "TESSERA_PUBLIC_URL": PUBLIC_URL}
+            "TESSERA_PUBLIC_URL": PUBLIC_URL, "TESSERA_NATS_URL": keys_nats_url}
+
+
+@pytest.fixture
+async def nats_client(keys_nats_url):
+    """Overrides the session fixture: the keys tests talk to their own NATS."""
+    import nats
+    nc = await nats.connect(keys_nats_url)
+    yield nc
+    await nc.close()
 
 
 @pytest.fixture(scope="module")

@@ -283,3 +283,35 @@ async def test_admin_api_refuses_tokens_without_the_scope_or_of_another_tenant(s
         resp = await http.get("/admin/tenants", headers={"Authorization": f"Bearer {plain.json()['access_token']}"})
         assert resp.status_code == 403 and resp.json()["error"] == "insufficient_scope"
         assert (await http.get("/admin/tenants", headers=admin.headers())).status_code == 200
+
+
+async def test_stale_cache_never_issues_for_a_client_disabled_elsewhere(suite, make_app, servers):
+    """Even if a replica missed every invalidation, the grant's guard sees the disabled client."""
+    app = await make_app()
+    auth = (app.client_id, app.client_secret)
+    assert (await client_credentials(suite.token.url, app.id, *auth)).status_code == 200  # now cached
+    conn = await asyncpg.connect(servers["TESSERA_DATABASE_URL"])
+    try:  # what a lost broadcast would leave behind: the read model moved on, the cache did not
+        await conn.execute("UPDATE token.clients SET status = 'disabled', version = version + 1 "
+                           "WHERE application_id = $1 AND client_id = $2", app.id, app.client_id)
+        before = await conn.fetchval("SELECT count(*) FROM token.events WHERE application = $1", app.id)
+        resp = await client_credentials(suite.token.url, app.id, *auth)
+        after = await conn.fetchval("SELECT count(*) FROM token.events WHERE application = $1", app.id)
+    finally:
+        await conn.close()
+    assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+    assert after == before
+
+
+async def test_disabled_tenant_or_application_issues_no_tokens(suite, make_app, admin):
+    app = await make_app()
+    auth = (app.client_id, app.client_secret)
+    assert (await client_credentials(suite.token2.url, app.id, *auth)).status_code == 200
+    assert (await admin.call("POST", f"/admin/tenants/{app.tenant}/disable")).status_code == 200
+    for proc in (suite.token, suite.token2):
+        assert (await client_credentials(proc.url, app.id, *auth)).status_code == 404
+    assert (await admin.call("POST", f"/admin/tenants/{app.tenant}/enable")).status_code == 200
+    assert (await client_credentials(suite.token2.url, app.id, *auth)).status_code == 200
+    assert (await admin.call("POST", f"/admin/applications/{app.id}/disable")).status_code == 200
+    for proc in (suite.token, suite.token2):
+        assert (await client_credentials(proc.url, app.id, *auth)).status_code == 404

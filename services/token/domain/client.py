@@ -240,6 +240,8 @@ def rotate_secret(state: ClientState | None, *, secret_hash: str, grace_seconds:
         raise fail("a public client has no secret to rotate")
     grace = integer(grace_seconds, 0, MAX_GRACE_SECONDS, "grace_seconds")
     deadline = now + timedelta(seconds=grace)
+    if deadline.microsecond:   # whole seconds, rounded up: the grace is never shorter than asked
+        deadline = deadline.replace(microsecond=0) + timedelta(seconds=1)
     previous = []
     if grace:
         for old in state.secret_hashes:

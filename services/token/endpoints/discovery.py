@@ -5,7 +5,7 @@ from aiohttp import web
 
 from ..model import Application
 from ..oauth.discovery import metadata
-from ..repository import Registry
+from ..lookup import RegistryCache
 from .common import json_response, not_found
 
 CACHE = {"Cache-Control": "public, max-age=60"}
@@ -23,7 +23,7 @@ def endpoints_of(app: Application) -> dict[str, str]:
 
 
 class Discovery:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RegistryCache) -> None:
         self.registry = registry
 
     async def __call__(self, request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from shared.events import GuardFailed
 from shared.logging import get_logger
 
 from ..issuer import Issuer
@@ -20,7 +21,7 @@ from ..oauth.access_token import TOKEN_RESPONSE_HEADERS, introspection_response,
 from ..oauth.client_credentials import ClientCredentialsGrant
 from ..oauth.errors import InvalidRequest, OAuthError, TemporarilyUnavailable, UnsupportedGrantType
 from ..oauth.params import parse_form
-from ..repository import Registry
+from ..lookup import RegistryCache
 from .common import NO_STORE, json_response, not_found, oauth_error, read_form
 
 log = get_logger("tessera.token.oauth")
@@ -29,7 +30,7 @@ GRANTS = {grant.GRANT_TYPE: grant for grant in (ClientCredentialsGrant(),)}
 
 
 class OAuthEndpoints:
-    def __init__(self, registry: Registry, issuer: Issuer, pepper: bytes) -> None:
+    def __init__(self, registry: RegistryCache, issuer: Issuer, pepper: bytes) -> None:
         self.registry = registry
         self.issuer = issuer
         self.pepper = pepper
@@ -64,6 +65,17 @@ class OAuthEndpoints:
 
     async def token(self, request: web.Request, app: Application, form: dict[str, str]) -> web.Response:
         """RFC 6749 §3.2: the token endpoint."""
+        try:
+            return await self._token(request, app, form)
+        except GuardFailed:
+            # The client or application changed under the cached copy: decide again on fresh data.
+            self.registry.forget_application(app.id)
+            fresh = await self.application(request)
+            if fresh is None:
+                return not_found()
+            return await self._token(request, fresh, form)
+
+    async def _token(self, request: web.Request, app: Application, form: dict[str, str]) -> web.Response:
         client = await self.authenticate(request, app, form)
         grant_type = form.get("grant_type")
         if grant_type is None:
@@ -73,7 +85,7 @@ class OAuthEndpoints:
             raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
         decision = grant.validate(form, client, app)
         token_format = client.access_token_format or app.settings.access_token_format
-        token = await self.issuer.issue(app, decision, token_format)
+        token = await self.issuer.issue(app, client, decision, token_format)
         return json_response(token_response(token, decision), headers=TOKEN_RESPONSE_HEADERS)
 
     async def introspect(self, request: web.Request, app: Application, form: dict[str, str]) -> web.Response:

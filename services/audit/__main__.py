@@ -1,0 +1,5 @@
+from shared.runtime import main
+
+from .service import SPEC
+
+main(SPEC)
