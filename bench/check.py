@@ -63,5 +63,6 @@ def _verify_jwt(token: str, jwks_url: str) -> str:
     if header.get("typ", "").lower() != "at+jwt":
         raise CheckFailed(f"JWT typ is {header.get('typ')!r}, not at+jwt")
     claims = json.loads(signed.payload)
+    scope = f" (scope “{claims['scope']}”)" if "scope" in claims else ""
     return (f"JWT {header['alg']} typ {header['typ']}, {len(token)} chars, verified with its JWKS; "
-            f"claims: {', '.join(claims)}")
+            f"claims: {', '.join(claims)}{scope}")

@@ -104,6 +104,7 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
         "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     notes: list[str] = []
+    unsaturated = False
     for row in rows:
         if not row.scenario.measured:
             lines.append(f"| {row.scenario.title} | — | — | not built yet | — | — | — | — |")
@@ -112,15 +113,16 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
             cell = row.cells.get(system)
             if cell and cell.detail and f"{TITLES[system]}: {cell.detail}" not in notes:
                 notes.append(f"{TITLES[system]}: {cell.detail}")
-            if cell and _unsaturated(cell, server_cpus):
-                notes.append(f"† {row.scenario.title}, {TITLES[system]}: its processes kept the server CPUs only "
-                             f"{cell.busy / server_cpus:.0%} busy, so something else (most likely the load "
-                             "generator, which then is the bottleneck) limited this figure; its ratios say little")
+            unsaturated = unsaturated or bool(cell and _unsaturated(cell, server_cpus))
         lines.append(
             f"| {row.scenario.title} | {_cell(row, 'ceiling', server_cpus)} | {_cell(row, 'peer', server_cpus)} "
             f"| {_cell(row, 'tessera', server_cpus)} "
             f"| {_ratio(row.rate('tessera'), row.rate('peer'))} | {_ratio(row.rate('tessera'), row.rate('ceiling'))} "
             f"| {_latency(row)} | {_failures(row)} |")
+    if unsaturated:
+        notes.append(f"†: the system's processes kept the server CPUs less than {SATURATED:.0%} busy (see "
+                     "Memory and CPU), so something besides the server limited the figure: the load generator, "
+                     "or other work on the machine taking the server CPUs; ratios with it say less")
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -20,6 +21,17 @@ def new_secret(nbytes: int = 32) -> str:
 def new_id(nbytes: int = 16) -> str:
     """A URL-safe random identifier (default 128 bits)."""
     return secrets.token_urlsafe(nbytes)
+
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def new_client_id(length: int = 22) -> str:
+    """A random client id of letters and digits (22 characters: 130 bits).
+
+    No ``-`` or ``_``: an id that starts with ``-`` reads as an option on every command line.
+    """
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
 
 
 def secret_hash(pepper: bytes, secret: str) -> str:

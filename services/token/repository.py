@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable, Generic, Mapping, Sequence, TypeVar
 import asyncpg
 
 from shared.config import Settings
-from shared.crypto import new_id, new_secret, secret_hash
+from shared.crypto import new_client_id, new_secret, secret_hash
 from shared.events import ConcurrencyError, Event, EventStore, NewEvent
 
 from . import events as ev
@@ -426,7 +426,7 @@ class Registry:
         """Register a client with a random id; a confidential one gets a secret, returned once."""
         async def attempt() -> ClientWithSecret:
             app_events, application = await self._load_application(application_id, tenant_id)
-            client_id = new_id()
+            client_id = new_client_id()
             secret = new_secret() if token_endpoint_auth_method != "none" else None
             new = client_domain.create(
                 None, application=application, client_id=client_id, name=name,

@@ -1,4 +1,4 @@
-"""Interop with certified relying-party libraries (Authlib, openid-client) against the running suite.
+"""Interop with real relying-party libraries (Authlib, openid-client) against the running suite.
 
 ``suite``, ``admin`` and ``make_app`` come from the root ``tests/conftest.py`` (one suite per session).
 """
