@@ -134,19 +134,25 @@ _KEY_COLUMNS = {
 
 @_on(*_KEY_COLUMNS)
 async def _key(conn: asyncpg.Connection, event: Event) -> None:
+    """Each lifecycle step keeps its first time: a key revoked twice was revoked the first time."""
     d = event.data
     column = _KEY_COLUMNS[event.type]
+    reason = d.get("reason") if event.type == "signing_key.revoked" else None
     await conn.execute(f"""
         INSERT INTO signing_keys (kid, tenant, application, alg, {column}, replaced_by, revoked_reason)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (kid) DO UPDATE SET {column} = EXCLUDED.{column},
+        ON CONFLICT (kid) DO UPDATE SET
+            {column} = LEAST(signing_keys.{column}, EXCLUDED.{column}),
+            revoked_reason = CASE WHEN EXCLUDED.revoked_at < signing_keys.revoked_at
+                                       OR signing_keys.revoked_at IS NULL
+                                  THEN COALESCE(EXCLUDED.revoked_reason, signing_keys.revoked_reason)
+                                  ELSE signing_keys.revoked_reason END,
             tenant = COALESCE(signing_keys.tenant, EXCLUDED.tenant),
             application = COALESCE(signing_keys.application, EXCLUDED.application),
             alg = COALESCE(signing_keys.alg, EXCLUDED.alg),
-            replaced_by = COALESCE(EXCLUDED.replaced_by, signing_keys.replaced_by),
-            revoked_reason = COALESCE(EXCLUDED.revoked_reason, signing_keys.revoked_reason)""",
+            replaced_by = COALESCE(signing_keys.replaced_by, EXCLUDED.replaced_by)""",
         d["kid"], event.tenant, d.get("application_id") or event.application, d.get("alg"),
-        event.occurred_at, d.get("replaced_by"), d.get("reason") if event.type == "signing_key.revoked" else None)
+        event.occurred_at, d.get("replaced_by"), reason)
 
 
 # Applications -----------------------------------------------------------------------------------
@@ -155,5 +161,5 @@ async def _application(conn: asyncpg.Connection, event: Event) -> None:
     column = "created_at" if event.type == "application.created" else "deleted_at"
     await conn.execute(f"""
         INSERT INTO applications (application, tenant, {column}) VALUES ($1, $2, $3)
-        ON CONFLICT (application) DO UPDATE SET {column} = EXCLUDED.{column}""",
+        ON CONFLICT (application) DO UPDATE SET {column} = LEAST(applications.{column}, EXCLUDED.{column})""",
         event.data.get("application_id") or event.application, event.tenant, event.occurred_at)

@@ -13,6 +13,7 @@ from typing import Any
 from shared import crypto, jws
 from shared.events import ConcurrencyError, EventStore, NewEvent
 
+from .grant_log import GrantLog
 from .keyring import KeyRing
 from .model import Application, Client
 from .oauth.access_token import JWT_HEADER, jwt_claims
@@ -21,14 +22,6 @@ from .tokens import TokenStore
 
 JWT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
-# The grant is recorded only if the client and application are still what the (cached) lookup
-# saw, and all three of client, application and tenant are active: one statement, no race.
-GRANT_GUARD = (
-    "SELECT 1 FROM clients c JOIN applications a ON a.id = c.application_id "
-    "JOIN tenants t ON t.id = a.tenant_id "
-    "WHERE c.application_id = $15 AND c.client_id = $16 AND c.version = $17 AND a.version = $18 "
-    "AND c.status = 'active' AND a.status = 'active' AND t.status = 'active'"
-)
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -40,6 +33,7 @@ class Issuer:
         self.keyring = keyring
         self.tokens = tokens
         self.store = store
+        self.grants = GrantLog(store)
 
     async def issue(self, app: Application, client: Client, decision: GrantDecision, token_format: str) -> str:
         """A new access token for ``decision``; returns it once its grant event is durable.
@@ -65,9 +59,10 @@ class Issuer:
             "format": token_format, "token_digest": token_digest,
             "expires_at": _iso(claims["exp"]), "kid": kid,
         }, tenant=app.tenant_id, application=app.id)
-        guard = (GRANT_GUARD, (app.id, client.client_id, client.version, app.version))
         try:
-            await self.store.append_one(f"grant:{jti}", 0, event, guard=guard)
+            # Durable before the response; written only if client and application are unchanged.
+            await self.grants.record(f"grant:{jti}", event, client_id=client.client_id,
+                                     client_version=client.version, application_version=app.version)
         except BaseException:
             if token_hash is not None:
                 await self.tokens.drop_opaque(token_hash)

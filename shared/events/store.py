@@ -46,20 +46,6 @@ class GuardFailed(Exception):
     """The state the caller decided on changed in the meantime; nothing was written."""
 
 
-_APPEND_ONE = """
-WITH guard AS ({guard}),
-ev AS (
-    INSERT INTO events (id, stream, sequence, type, version, tenant, application, request_id, actor,
-                        occurred_at, data)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM guard LIMIT 1
-    RETURNING position
-),
-ob AS (INSERT INTO outbox (position, id, subject, payload) SELECT position, $1, $12, $13 FROM ev),
-wake AS (SELECT pg_notify($14, '') FROM ev)
-SELECT (SELECT position FROM ev) AS position, (SELECT count(*) FROM wake) AS woken
-"""
-
-
 class EventStore:
     """Appends and reads the events of one service (its pool's search_path is its schema)."""
 
@@ -75,7 +61,7 @@ class EventStore:
         if conn is None:
             async with self.pool.acquire() as conn:
                 return await self.append(stream, expected, new, conn=conn)
-        events = self._build(stream, expected, new)
+        events = self.build(stream, expected, new)
         try:
             async with conn.transaction():
                 positions = await conn.fetch(_INSERT_EVENTS, *self._columns(events))
@@ -93,33 +79,8 @@ class EventStore:
             raise
         return events
 
-    async def append_one(self, stream: str, expected: int, new: NewEvent, *,
-                         guard: tuple[str, Sequence] | None = None) -> Event:
-        """Append one event in a single statement (one round trip, atomic), for hot paths.
-
-        ``guard`` is a SQL query (its parameters numbered from ``$15``) that must return a row
-        for the event to be written; otherwise :class:`GuardFailed` and nothing is written.
-        Only for event types no local projection handles.
-        """
-        if any(new.type in p.handlers for p in self.projections):
-            raise ValueError(f"{new.type} has a local projection; use append()")
-        (event,) = self._build(stream, expected, [new])
-        sql, args = guard if guard is not None else ("SELECT 1", ())
-        statement = _APPEND_ONE.format(guard=sql)
-        try:
-            position = await self.pool.fetchval(
-                statement, event.id, event.stream, event.sequence, event.type, event.version, event.tenant,
-                event.application, event.request_id, event.actor, event.occurred_at, event.data,
-                event.subject, orjson.dumps(event.envelope()), self.notify_channel, *args)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_stream_sequence":
-                raise ConcurrencyError(stream, expected) from None
-            raise
-        if position is None:
-            raise GuardFailed(stream)
-        return _with_position(event, position)
-
-    def _build(self, stream: str, expected: int, new: Sequence[NewEvent]) -> list[Event]:
+    def build(self, stream: str, expected: int, new: Sequence[NewEvent]) -> list[Event]:
+        """The events ``new`` would become, numbered after ``expected`` (not yet written)."""
         now = datetime.now(timezone.utc)
         out = []
         for offset, item in enumerate(new, start=1):

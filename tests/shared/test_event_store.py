@@ -82,25 +82,3 @@ async def test_replay_gives_read_models_identical_to_live_ones(store):
     assert count == 18
     assert rebuilt == live
 
-
-async def test_append_one_writes_event_and_outbox_in_one_statement(store):
-    await store.append("counter:k", 0, [created("k")])
-    with pytest.raises(ValueError):  # a projected type must go through append()
-        await store.append_one("counter:k", 1, incremented(4))
-    store = EventStore(store.pool, "test", [])
-    event = await store.append_one("counter:k", 1, incremented(4))
-    assert event.sequence == 2 and event.position > 0
-    assert [e.type for e in await store.load("counter:k")] == ["counter.created", "counter.incremented"]
-    assert await store.pool.fetchval("SELECT count(*) FROM outbox WHERE id = $1", event.id) == 1
-
-
-async def test_append_one_with_a_failing_guard_writes_nothing(store):
-    from shared.events import GuardFailed
-    store = EventStore(store.pool, "test", [])
-    with pytest.raises(GuardFailed):
-        await store.append_one("counter:l", 0, created("l"), guard=("SELECT 1 WHERE $15::int = 2", (1,)))
-    assert await store.load("counter:l") == []
-    assert await store.pool.fetchval("SELECT count(*) FROM outbox") == 0
-    with pytest.raises(ConcurrencyError):
-        await store.append_one("counter:m", 0, created("m"))
-        await store.append_one("counter:m", 0, created("m"))

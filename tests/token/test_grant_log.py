@@ -1,0 +1,58 @@
+"""Grant events are group-committed, each guarded by the client and application it was decided on."""
+import asyncio
+
+import pytest
+
+from services.token.grant_log import GrantLog
+from shared.events import GuardFailed, NewEvent
+
+from .registry_fixtures import registry, token_schema, token_settings  # noqa: F401 - fixtures
+
+
+def _issued(jti: str) -> NewEvent:
+    return NewEvent("access_token.issued", {
+        "grant_id": jti, "grant_type": "client_credentials", "client_id": "billing", "subject": "billing",
+        "scope": "", "jti": jti, "format": "jwt", "token_digest": None,
+        "expires_at": "2030-01-01T00:00:00Z", "kid": "k"}, tenant="acme", application="billing")
+
+
+async def _setup(registry):
+    await registry.create_tenant("acme", "Acme")
+    await registry.create_application("acme", "billing", "Billing")
+    return await registry.application("billing"), await registry.client("billing", "billing")
+
+
+async def test_concurrent_grants_are_written_together_each_exactly_once(registry):
+    app, client = await _setup(registry)
+    log = GrantLog(registry.store)
+    events = await asyncio.gather(*(
+        log.record(f"grant:g{i}", _issued(f"g{i}"), client_id=client.client_id, client_version=client.version,
+                   application_version=app.version) for i in range(60)))
+    assert sorted(e.stream for e in events) == sorted(f"grant:g{i}" for i in range(60))
+    assert all(e.position > 0 for e in events)
+    assert log.batches < 60  # requests that arrived during a write shared the next one
+    pool = registry.pool
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'access_token.issued'") == 60
+    assert await pool.fetchval("SELECT count(*) FROM outbox o JOIN events e USING (id) "
+                               "WHERE e.type = 'access_token.issued'") == 60
+
+
+async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(registry):
+    app, client = await _setup(registry)
+    log = GrantLog(registry.store)
+    await registry.disable_client("billing", "billing")
+    stale = log.record("grant:s", _issued("s"), client_id="billing", client_version=client.version,
+                       application_version=app.version)
+    with pytest.raises(GuardFailed):
+        await stale
+    assert await registry.pool.fetchval("SELECT count(*) FROM events WHERE stream = 'grant:s'") == 0
+    # In the same batch, a good grant of another application is still written.
+    await registry.create_application("acme", "other", "Other")
+    other_app, other = await registry.application("other"), await registry.client("other", "other")
+    bad = log.record("grant:b", _issued("b"), client_id="billing", client_version=client.version,
+                     application_version=app.version)
+    good = log.record("grant:o", NewEvent("access_token.issued", {**_issued("o").data, "client_id": "other"},
+                                          tenant="acme", application="other"),
+                      client_id="other", client_version=other.version, application_version=other_app.version)
+    results = await asyncio.gather(bad, good, return_exceptions=True)
+    assert isinstance(results[0], GuardFailed) and results[1].stream == "grant:o"
