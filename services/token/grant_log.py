@@ -12,7 +12,7 @@ guard fails is not written and its request gets :class:`GuardFailed`.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import orjson
@@ -99,7 +99,7 @@ class GrantLog:
                 if position is None:
                     item.done.set_exception(GuardFailed(item.event.stream))
                 else:
-                    item.done.set_result(_at(item.event, position))
+                    item.done.set_result(replace(item.event, position=position))
 
     async def _write(self, batch: list[_Pending]) -> dict:
         events = [p.event for p in batch]
@@ -123,8 +123,3 @@ class GrantLog:
             except asyncpg.UniqueViolationError:
                 item.done.set_exception(ConcurrencyError(item.event.stream, 0))
         return written
-
-
-def _at(event: Event, position: int) -> Event:
-    from dataclasses import replace
-    return replace(event, position=position)

@@ -11,6 +11,7 @@ through any replica is refused by every replica at once.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +19,7 @@ import asyncpg
 import orjson
 
 from .model import ACTIVE, Application, Client
-from .repository import _application_row, _client_row, _plausible
+from .repository import application_from_row, client_from_row, plausible_id
 
 INVALIDATE_SUBJECT = "_tessera.token.registry"
 MAX_ENTRIES = 200_000
@@ -40,14 +41,14 @@ class RegistryCache:
             self._apps.move_to_end(application_id)
             return hit
         app = None
-        if _plausible(application_id):
+        if plausible_id(application_id):
             row = await self.pool.fetchrow(
                 "SELECT a.*, t.status AS tenant_status, t.version AS tenant_version FROM applications a "
                 "JOIN tenants t ON t.id = a.tenant_id WHERE a.id = $1 AND a.status <> 'deleted'", application_id)
             if row is not None:
-                app = _application_row(row)
+                app = application_from_row(row)
                 if row["tenant_status"] != ACTIVE:
-                    app = _replace_status(app, "disabled")
+                    app = replace(app, status="disabled")
                 self.tenant_versions[app.tenant_id] = row["tenant_version"]
         self._put(self._apps, application_id, app)
         return app
@@ -59,11 +60,11 @@ class RegistryCache:
             self._clients.move_to_end(key)
             return _unexpired(hit)
         client = None
-        if _plausible(application_id) and _plausible(client_id):
+        if plausible_id(application_id) and plausible_id(client_id):
             row = await self.pool.fetchrow(
                 "SELECT * FROM clients WHERE application_id = $1 AND client_id = $2 AND status <> 'deleted'",
                 application_id, client_id)
-            client = None if row is None else _client_row(row)
+            client = None if row is None else client_from_row(row)
         self._put(self._clients, key, client)
         return _unexpired(client)
 
@@ -109,16 +110,10 @@ class RegistryCache:
             self.forget_application(envelope.get("application") or "")
 
 
-def _replace_status(app: Application, status: str) -> Application:
-    from dataclasses import replace
-    return replace(app, status=status)
-
-
 def _unexpired(client: Client | None) -> Client | None:
     """Secrets past their grace deadline stop counting even while the entry is cached."""
     if client is None or all(h.expires_at is None for h in client.secret_hashes):
         return client
     now = datetime.now(timezone.utc)
-    from dataclasses import replace
     return replace(client, secret_hashes=tuple(h for h in client.secret_hashes
                                                if h.expires_at is None or h.expires_at > now))

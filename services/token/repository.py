@@ -91,17 +91,17 @@ def client_model(s: ClientState) -> Client:
 
 
 # Row -> read model -----------------------------------------------------------------------------
-def _tenant_row(r: asyncpg.Record) -> Tenant:
+def tenant_from_row(r: asyncpg.Record) -> Tenant:
     return Tenant(id=r["id"], name=r["name"], status=r["status"], version=r["version"])
 
 
-def _application_row(r: asyncpg.Record) -> Application:
+def application_from_row(r: asyncpg.Record) -> Application:
     return Application(id=r["id"], tenant_id=r["tenant_id"], name=r["name"], issuer=r["issuer"],
                        status=r["status"], settings=settings_from_data(r["settings"]),
                        scopes=tuple(r["scopes"]), version=r["version"])
 
 
-def _client_row(r: asyncpg.Record, now: datetime | None = None) -> Client:
+def client_from_row(r: asyncpg.Record, now: datetime | None = None) -> Client:
     hashes = hashes_from_json(r["secret_hashes"])
     if now is not None:
         hashes = tuple(h for h in hashes if h.expires_at is None or h.expires_at > now)
@@ -119,14 +119,14 @@ def _owned(state: Any, tenant_id: str | None) -> Any:
     return None
 
 
-def _plausible(value: Any) -> bool:
+def plausible_id(value: Any) -> bool:
     """Whether ``value`` could be an id at all (Postgres text holds no NUL; ids are short)."""
     return isinstance(value, str) and 0 < len(value) <= MAX_ID and "\x00" not in value
 
 
 def _known(value: Any, what: str) -> str:
     """An id to look up or load; anything that cannot be one is simply not found."""
-    if not _plausible(value):
+    if not plausible_id(value):
         raise DomainError(NOT_FOUND, f"{what} not found")
     return value
 
@@ -134,7 +134,7 @@ def _known(value: Any, what: str) -> str:
 def _page_args(limit: Any, after: Any) -> tuple[int, str]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise DomainError(INVALID_REQUEST, f"limit must be an integer between 1 and {MAX_PAGE}")
-    if after is not None and not _plausible(after):
+    if after is not None and not plausible_id(after):
         raise DomainError(INVALID_REQUEST, "after must be the cursor of a previous page")
     return limit, after or ""
 
@@ -156,32 +156,32 @@ class Registry:
 
     # Reads ------------------------------------------------------------------------------------
     async def tenant(self, tenant_id: str) -> Tenant | None:
-        if not _plausible(tenant_id):
+        if not plausible_id(tenant_id):
             return None
         row = await self.pool.fetchrow("SELECT * FROM tenants WHERE id = $1 AND status <> 'deleted'", tenant_id)
-        return None if row is None else _tenant_row(row)
+        return None if row is None else tenant_from_row(row)
 
     async def application(self, application_id: str) -> Application | None:
-        if not _plausible(application_id):
+        if not plausible_id(application_id):
             return None
         row = await self.pool.fetchrow("SELECT * FROM applications WHERE id = $1 AND status <> 'deleted'",
                                        application_id)
-        return None if row is None else _application_row(row)
+        return None if row is None else application_from_row(row)
 
     async def client(self, application_id: str, client_id: str) -> Client | None:
         """A client with its unexpired secret hashes (``None`` when unknown or deleted)."""
-        if not (_plausible(application_id) and _plausible(client_id)):
+        if not (plausible_id(application_id) and plausible_id(client_id)):
             return None
         row = await self.pool.fetchrow(
             "SELECT * FROM clients WHERE application_id = $1 AND client_id = $2 AND status <> 'deleted'",
             application_id, client_id)
-        return None if row is None else _client_row(row, datetime.now(timezone.utc))
+        return None if row is None else client_from_row(row, datetime.now(timezone.utc))
 
     async def list_tenants(self, *, limit: int = DEFAULT_PAGE, after: str | None = None) -> Page[Tenant]:
         limit, after = _page_args(limit, after)
         rows = await self.pool.fetch(
             "SELECT * FROM tenants WHERE status <> 'deleted' AND id > $1 ORDER BY id LIMIT $2", after, limit + 1)
-        return _page([_tenant_row(r) for r in rows], limit, lambda t: t.id)
+        return _page([tenant_from_row(r) for r in rows], limit, lambda t: t.id)
 
     async def list_applications(self, tenant_id: str, *, limit: int = DEFAULT_PAGE,
                                 after: str | None = None) -> Page[Application]:
@@ -191,7 +191,7 @@ class Registry:
         rows = await self.pool.fetch(
             "SELECT * FROM applications WHERE tenant_id = $1 AND status <> 'deleted' AND id > $2"
             " ORDER BY id LIMIT $3", tenant_id, after, limit + 1)
-        return _page([_application_row(r) for r in rows], limit, lambda a: a.id)
+        return _page([application_from_row(r) for r in rows], limit, lambda a: a.id)
 
     async def list_clients(self, application_id: str, *, tenant_id: str | None = None,
                            limit: int = DEFAULT_PAGE, after: str | None = None) -> Page[Client]:
@@ -203,7 +203,7 @@ class Registry:
             "SELECT * FROM clients WHERE application_id = $1 AND status <> 'deleted' AND client_id > $2"
             " ORDER BY client_id LIMIT $3", application_id, after, limit + 1)
         now = datetime.now(timezone.utc)
-        return _page([_client_row(r, now) for r in rows], limit, lambda c: c.client_id)
+        return _page([client_from_row(r, now) for r in rows], limit, lambda c: c.client_id)
 
     async def show_application(self, application_id: str, *, tenant_id: str | None = None) -> Application:
         found = _owned(await self.application(application_id), tenant_id)
