@@ -224,10 +224,12 @@ def versions(systems: dict) -> dict[str, str]:
     return out
 
 
-def redact(text: str, hidden: list[str]) -> str:
-    for secret in hidden:
-        text = text.replace(secret, "<secret>")
-    return text
+def shown_command(server, secret: str) -> str:
+    """A server's command line as the report shows it: from the repository root, no secret."""
+    command = server.command.replace(secret, "<secret>").replace(f"{ROOT}/", "")
+    if server.cwd and Path(server.cwd).resolve() != ROOT:
+        command = f"(cd {Path(server.cwd).resolve().relative_to(ROOT)} && {command})"
+    return command
 
 
 def start_all(systems: dict, watch: ResourceWatch, report: Report) -> set[str]:
@@ -327,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = not failed
         report.idle_cpu = idle_cpu_share(1.0 if args.quick else 3.0)
         report.versions = versions(systems)
-        report.server_commands = [redact(server.command, [secret]) for s in systems.values() for server in s.servers]
+        report.server_commands = [shown_command(server, secret) for s in systems.values() for server in s.servers]
         print(f"measuring (logs in {logs})", flush=True)
         ok = measure_all(systems, failed, args, watch, report) and ok
     except (ServerError, RuntimeError) as exc:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import subprocess
 import sys
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from shared.embedded import EmbeddedServers, free_port
@@ -22,6 +24,7 @@ from .procs import Server, affinity, pinned, read_pid
 from .provision import BenchClient, provision
 
 SERVICES = ("keys", "token", "authn", "userinfo")
+ROOT = Path(__file__).resolve().parent.parent
 CC_FORM = "grant_type=client_credentials"
 INFRA = ("postgres", "redis", "nats")   # the embedded servers, by their folder under data/
 
@@ -50,8 +53,7 @@ class TesseraSuite:
 
     @property
     def version(self) -> str:
-        from importlib.metadata import version
-        return f"tessera {version('tessera')} (this work tree), Python {sys.version.split()[0]}"
+        return f"tessera {package_version('tessera')} ({git_revision()}), Python {sys.version.split()[0]}"
 
     def start(self) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
@@ -118,3 +120,17 @@ class TesseraSuite:
         for label in INFRA:
             out[label] = (read_pid(self.root / "data" / label / "pid"), True)
         return out
+
+
+def git_revision() -> str:
+    """The commit of the work tree measured, and whether it had uncommitted changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "not a git work tree"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")

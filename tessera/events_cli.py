@@ -102,10 +102,17 @@ async def tail(args: argparse.Namespace) -> int:
     from nats.js.errors import NotFoundError
 
     url = args.nats_url or os.environ.get("TESSERA_NATS_URL") or DEFAULT_NATS_URL
+    errors: list[BaseException] = []
+
+    async def on_error(exc: BaseException) -> None:  # instead of nats-py's traceback on stderr
+        errors.append(exc)
+
     try:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3, allow_reconnect=True)
+        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=0.5,
+                                error_cb=on_error)
     except (OSError, nats.errors.NoServersError, asyncio.TimeoutError) as exc:
-        raise CliError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+        reason = errors[-1] if errors else exc
+        raise CliError(f"cannot reach NATS at {url}: {reason or type(reason).__name__}") from None
     try:
         if args.all:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)

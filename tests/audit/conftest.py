@@ -69,10 +69,12 @@ class Ledger:
 
     async def publish(self, event: Event) -> None:
         """Publish a hand-made event on the suite's NATS, as a service's outbox would."""
+        await self.publish_raw(event.subject, orjson.dumps(event.envelope()))
+
+    async def publish_raw(self, subject: str, payload: bytes) -> None:
         nc = await nats.connect(self.env["TESSERA_NATS_URL"])
         try:
-            await nc.jetstream().publish(event.subject, orjson.dumps(event.envelope()),
-                                         headers={"Nats-Msg-Id": str(event.id)})
+            await nc.jetstream().publish(subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
         finally:
             await nc.close()
 

@@ -8,7 +8,7 @@ import signal
 
 from tests.support.fixtures import client_credentials
 
-from .conftest import eventually
+from .conftest import eventually, made_event
 
 TOKENS = 60
 
@@ -96,3 +96,16 @@ async def test_the_ledger_is_append_only(ledger):
             await conn.execute("DELETE FROM ledger WHERE position = $1", position)
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("TRUNCATE ledger")
+
+
+async def test_a_message_that_is_not_an_event_is_skipped_not_retried(ledger, make_app):
+    app = await make_app()
+    await ledger.publish_raw(f"tessera.token.{app.tenant}.access_token.issued", b"not an envelope")
+    after = made_event("client.disabled", {"application_id": app.id, "client_id": app.client_id,
+                                           "tenant_id": app.tenant},
+                       service="token", tenant=app.tenant, application=app.id,
+                       stream=f"client:{app.id}:{app.client_id}", sequence=2)
+    await ledger.publish(after)
+    assert await eventually(lambda: ledger.pool.fetchval(
+        "SELECT count(*) = 1 FROM ledger WHERE event_id = $1", after.id), timeout=30)
+    assert '"audit.malformed_message"' in ledger.process.log()

@@ -32,6 +32,7 @@ from shared.events import schema
 
 Lookup = Callable[[Iterable[uuid.UUID]], Awaitable[set[uuid.UUID]]]
 _current: "ContractCheck | None" = None
+_summary: list[str] = []
 
 
 @dataclass
@@ -86,15 +87,19 @@ class ContractCheck:
             except Exception:  # noqa: BLE001 - a server already stopped: its messages are in
                 pass
 
-    def stop(self) -> None:
+    def finish(self, recorded: Lookup) -> list[str]:
+        """Stop receiving and return :meth:`violations` (run on the check's own thread)."""
         if self._loop is None:
-            return
+            return asyncio.run(self.violations(recorded))
         time.sleep(0.2)  # what the services published last is delivered
         self._run(self._close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-        self._loop = None
+        try:
+            return self._run(self.violations(recorded), timeout=120)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+            self._loop = None
 
     def envelopes(self, event_type: str | None = None) -> list[dict]:
         """Parsed envelopes seen so far (of one type)."""
@@ -173,8 +178,10 @@ def event_contract(servers) -> ContractCheck:
         yield check
     finally:
         _current = None
-        check.stop()
-    found = asyncio.run(check.violations(recorded_in(servers["TESSERA_DATABASE_URL"])))
+    found = check.finish(recorded_in(servers["TESSERA_DATABASE_URL"]))
+    _summary.append(f"event contract: {len(check.messages)} messages on {len(check.watched)} NATS server(s), "
+                    f"{len(found)} breaking it, {len(check.hand_made)} hand-made by tests and "
+                    f"{check.out_of_scope} of test services set aside")
     if found:
         listing = "\n  ".join(found[:50]) + (f"\n  ... and {len(found) - 50} more" if len(found) > 50 else "")
         raise AssertionError(f"{len(found)} published event(s) break the event contract "
@@ -190,3 +197,8 @@ def pytest_fixture_setup(fixturedef, request):
         if url:
             _current.watch(url)
     return result
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in _summary:
+        terminalreporter.write_line(line)
