@@ -25,6 +25,8 @@ class Target:
     authorization: str | None = None    # the Basic header of a form POST
     form: str = ""                      # the urlencoded body of a form POST
     shown: tuple[str, str] = ("", "")   # what printed command lines say instead of header and form
+    script: str | None = None           # another script of bench/wrk (its arguments in script_args)
+    script_args: tuple[str, ...] = ()
 
 
 def form_post(url: str, client_id: str, secret: str, form: str, shown_form: str | None = None) -> Target:
@@ -101,6 +103,8 @@ def wrk_argv(target: Target, load: Load, *, shown: bool = False) -> list[str]:
     argv = ["taskset", "-c", load.cpus, "wrk", f"-t{load.threads}", f"-c{load.connections}",
             f"-d{load.duration_s:g}s", "--latency", "--timeout", "10s"]
     delay = [str(load.delay_ms)] if load.delay_ms else []
+    if target.script:
+        return [*argv, "-s", str(_script(target.script)), target.url, "--", *target.script_args, *delay]
     if target.method == "POST":
         auth, form = target.shown if shown else (target.authorization or "", target.form)
         return [*argv, "-s", str(_script("form.lua")), target.url, "--", auth, form, *delay]
@@ -116,15 +120,46 @@ def _script(name: str) -> Path:
 
 
 def run_wrk(target: Target, load: Load) -> WrkResult:
-    argv = wrk_argv(target, load)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration_s + 60)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith('{"bench"')), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    data = json.loads(line)
-    return WrkResult(requests=data["requests"], non2xx=data["non2xx"], statuses=data["statuses"],
-                     errors=data["errors"], duration_s=data["duration_s"], latency_us=data["latency_us"],
-                     command=shlex.join(wrk_argv(target, load, shown=True)))
+    return run_wrk_together([(target, load)])
+
+
+def run_wrk_together(runs: list[tuple[Target, Load]]) -> WrkResult:
+    """Several wrk processes at once (one per target, e.g. one per server process: wrk takes
+    one host); their counts summed. One run is just :func:`run_wrk`."""
+    procs = [(target, load, subprocess.Popen(wrk_argv(target, load), stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True)) for target, load in runs]
+    results = []
+    for target, load, proc in procs:
+        try:
+            stdout, stderr = proc.communicate(timeout=load.duration_s + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        line = next((ln for ln in stdout.splitlines() if ln.startswith('{"bench"')), None)
+        if proc.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {stderr.strip() or stdout.strip()}")
+        data = json.loads(line)
+        results.append(WrkResult(requests=data["requests"], non2xx=data["non2xx"], statuses=data["statuses"],
+                                 errors=data["errors"], duration_s=data["duration_s"],
+                                 latency_us=data["latency_us"],
+                                 command=shlex.join(wrk_argv(target, load, shown=True))))
+    return results[0] if len(results) == 1 else _summed(results)
+
+
+def _summed(results: list[WrkResult]) -> WrkResult:
+    """Concurrent runs as one: counts summed over the longest run's time (so the rate is, if
+    anything, under-stated), latency percentiles the worst of the runs."""
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for r in results:
+        for status, count in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+        for kind, count in r.errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+    return WrkResult(requests=sum(r.requests for r in results), non2xx=sum(r.non2xx for r in results),
+                     statuses=statuses, errors=errors, duration_s=max(r.duration_s for r in results),
+                     latency_us={k: max(r.latency_us[k] for r in results) for k in results[0].latency_us},
+                     command="\n".join(r.command for r in results))
 
 
 def measure(target: Target, load: Load, rounds: int, warmup_s: float) -> Measurement:

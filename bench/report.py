@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .load import Load, Measurement
-from .scenarios import SCALING, Scenario
+from .scenarios import SCALING, USERS_NOTE, Scenario
 from .watch import Usage
 
 SYSTEMS = ("ceiling", "peer", "tessera")
@@ -36,6 +36,26 @@ class Row:
 
 
 @dataclass
+class ScalingRow:
+    """Tessera alone, measured two ways (``base`` and ``scaled``, named by ``cases``)."""
+    title: str
+    cases: tuple[str, str]
+    base: Measurement | None = None
+    scaled: Measurement | None = None
+    note: str = ""                      # instead of figures: why there are none
+    details: list[str] = field(default_factory=list)   # sentences under the table
+    check: str = ""                     # what the scaled case answered before the load
+    provision_s: float | None = None
+    provision_rate: float | None = None
+
+    def measured(self) -> bool:
+        return bool(self.base and self.base.rounds and self.scaled and self.scaled.rounds)
+
+    def runs(self) -> list[tuple[str, Measurement]]:
+        return [(case, m) for case, m in zip(self.cases, (self.base, self.scaled)) if m and m.rounds]
+
+
+@dataclass
 class Report:
     started: datetime
     command: str
@@ -46,6 +66,7 @@ class Report:
     server_commands: list[str]
     server_cpus: int = 1
     rows: list[Row] = field(default_factory=list)
+    scaling: list[ScalingRow] = field(default_factory=list)
     usage: dict[str, Usage] = field(default_factory=dict)   # process label -> memory and CPU
     idle_cpu: float | None = None       # all server processes together, nothing under load
     cpu_ledger: dict[str, float] = field(default_factory=dict)   # machine CPU shares over the run
@@ -128,9 +149,29 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
     return "\n".join(lines)
 
 
-def scaling_table() -> str:
-    lines = ["| Scaling | Tessera req/s | Ratio |", "|---|---:|---:|"]
-    lines += [f"| {what} | not measured yet | — |" for what in SCALING]
+def scaling_table(rows: list[ScalingRow]) -> str:
+    """Tessera alone: each row's two cases side by side, their ratio, and what was done."""
+    lines = ["| Scaling | Tessera req/s | Ratio | non-2xx |", "|---|---:|---:|---|"]
+    if not rows:
+        lines += [f"| {what} | {USERS_NOTE if what == SCALING[1] else 'not measured in this run (--skip-scaling)'} "
+                  "| — | — |" for what in SCALING]
+        return "\n".join(lines)
+    details: list[str] = []
+    for row in rows:
+        if not row.measured():
+            lines.append(f"| {row.title} | {row.note or 'not measured'} | — | — |")
+        else:
+            assert row.base and row.scaled
+            bad = " / ".join(f"{m.non2xx}" + (f" (+{m.socket_errors} socket errors)" if m.socket_errors else "")
+                             for m in (row.base, row.scaled))
+            lines.append(f"| {row.title} | {row.cases[0]}: {_rate(row.base.throughput)}; {row.cases[1]}: "
+                         f"{_rate(row.scaled.throughput)} | {_ratio(row.scaled.throughput, row.base.throughput)} "
+                         f"| {bad} |")
+        details += row.details
+    lines += ["", "Ratio: the second case over the first. Tessera only, client credentials with ES256 JWT access "
+              "tokens, measured after the rows above in the same run (the ceiling and the peer idle beside it)."]
+    if details:
+        lines += ["", *[f"- {d}" for d in details]]
     return "\n".join(lines)
 
 
@@ -146,7 +187,7 @@ def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def status_table(rows: list[Row]) -> str:
+def status_table(rows: list[Row], scaling: list[ScalingRow] = ()) -> str:
     lines = ["| Scenario | System | Responses by status (all rounds, warm-up excluded) |", "|---|---|---|"]
     for row in rows:
         for system in SYSTEMS:
@@ -158,6 +199,10 @@ def status_table(rows: list[Row]) -> str:
                         statuses[status] = statuses.get(status, 0) + count
                 shown = ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items())) or "none"
                 lines.append(f"| {row.scenario.title} | {TITLES[system]} | {shown} |")
+    for srow in scaling:
+        for case, m in srow.runs():
+            shown = ", ".join(f"{s}: {n:,}" for s, n in sorted(m.statuses.items())) or "none"
+            lines.append(f"| {srow.title} | Tessera, {case} | {shown} |")
     return "\n".join(lines)
 
 
@@ -176,8 +221,10 @@ def render(report: Report) -> str:
         "one run and one machine to the next; read the ratios.",
         "",
         "To run: `make bench` (installs wrk from Debian when missing, the peer with `npm ci --prefix bench/peer`, "
-        "then runs `python -m bench.run`: about 9 minutes); `make bench BENCH_ARGS=--quick` for a one-minute "
-        "check; `python -m bench.run --help` for the rounds, durations, connections and CPUs.",
+        "then runs `python -m bench.run`: about 25 minutes, half of it creating the 10,000 applications of the "
+        "scaling row; `BENCH_ARGS=--skip-scaling` leaves the scaling rows out, about 9 minutes); "
+        "`make bench BENCH_ARGS=--quick` for a four-minute check (1,000 applications); "
+        "`python -m bench.run --help` for the rounds, durations, connections and CPUs.",
         "",
         "## Results",
         "",
@@ -190,7 +237,7 @@ def render(report: Report) -> str:
            "run** (see Machine): the ratios, measured side by side, hold better than the absolute figures, "
            "but both are noisier than on a quiet machine.", ""]
           if report.cpu_ledger.get("others", 0) > NOISY else []),
-        scaling_table(),
+        scaling_table(report.scaling),
         "",
         "## Memory and CPU",
         "",
@@ -228,6 +275,7 @@ def render(report: Report) -> str:
         "What each answered before the load (one request, checked by the runner):",
         "",
         *[f"- {row.scenario.title}, {TITLES[s]}: {text}" for row in report.rows for s, text in row.checks.items()],
+        *[f"- {row.title}, Tessera, {row.cases[1]}: {row.check}" for row in report.scaling if row.check],
         "",
         "## Command lines",
         "",
@@ -240,12 +288,12 @@ def render(report: Report) -> str:
         "Load (one round of each; the warm-up runs the same command with its own duration):",
         "",
         "```",
-        *_wrk_commands(report.rows),
+        *_wrk_commands(report.rows, report.scaling),
         "```",
         "",
         "## Responses by status",
         "",
-        status_table(report.rows),
+        status_table(report.rows, report.scaling),
         "",
         "## Problems seen",
         "",
@@ -256,7 +304,7 @@ def render(report: Report) -> str:
     return "\n".join(out)
 
 
-def _wrk_commands(rows: list[Row]) -> list[str]:
+def _wrk_commands(rows: list[Row], scaling: list[ScalingRow] = ()) -> list[str]:
     out = []
     for row in rows:
         for system in SYSTEMS:
@@ -267,4 +315,8 @@ def _wrk_commands(rows: list[Row]) -> list[str]:
         if row.latency and row.latency.rounds:
             out.append(f"# {row.scenario.title}: Tessera at a fixed, lower load")
             out.append(row.latency.rounds[0].command)
+    for srow in scaling:
+        for case, m in srow.runs():
+            out.append(f"# {srow.title}: Tessera, {case}")
+            out.append(m.rounds[0].command)
     return out

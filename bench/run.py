@@ -1,12 +1,13 @@
 """``make bench``: the ceiling, the peer and Tessera measured side by side in one run.
 
     python -m bench.run            # 3 s warm-up, then 3 rounds x 10 s, 32 connections
-    python -m bench.run --quick    # 1 s warm-up, 1 round x 3 s (a check that it all works)
+    python -m bench.run --quick    # 1 s warm-up, 1 round x 3 s, 1,000 applications (a check that it all works)
 
 Installs nothing (the Makefile does). Starts the three systems pinned to the server CPUs and
 runs wrk pinned to the load CPUs; for each scenario, round by round, it loads each system in
 turn (interleaved, so a noisy neighbour hits all three alike), keeps the median round, then
-measures Tessera's latency at about half its peak. Prints the table and writes
+measures Tessera's latency at about half its peak. Then Tessera's scaling rows (bench/scaling.py:
+1 vs 2 token processes, 1 vs 10,000 applications; --skip-scaling leaves them out). Prints the table and writes
 docs/benchmarks.md. Exit status 1 when a system failed to start or its check failed.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .contenders import PEER_DIR, Ceiling, Peer
 from .load import Load, Measurement, paced_load, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
 from .report import SYSTEMS, TITLES, Cell, Report, Row, render
+from .scaling import APPS_FULL, APPS_QUICK, measure_scaling
 from .scenarios import Scenario, select
 from .tessera_suite import TesseraSuite
 from .watch import ResourceWatch
@@ -41,7 +43,8 @@ DOC = ROOT / "docs" / "benchmarks.md"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="1 s warm-up, 1 round of 3 s (overrides the three below)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 s warm-up, 1 round of 3 s (overrides the three below), 1,000 applications for scaling")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per system and scenario")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds; the median is quoted")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per round")
@@ -54,9 +57,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=DOC, help="the Markdown report (default docs/benchmarks.md)")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, data) afterwards")
+    p.add_argument("--skip-scaling", action="store_true",
+                   help="leave out the scaling rows (1 vs 2 token processes, 1 vs 10,000 applications)")
+    p.add_argument("--scaling-apps", type=int, default=None, metavar="N",
+                   help=f"applications of the scaling row (default {APPS_FULL:,}; {APPS_QUICK:,} with --quick)")
+    p.add_argument("--scaling-budget", type=float, default=1200.0, metavar="S",
+                   help="stop creating applications after S seconds and measure those made (default 1200)")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.rounds, args.duration = 1.0, 1, 3.0
+    if args.scaling_apps is None:
+        args.scaling_apps = APPS_QUICK if args.quick else APPS_FULL
+    if args.scaling_apps < 1:
+        p.error("--scaling-apps must be at least 1")
     return args
 
 
@@ -130,6 +143,38 @@ def failures(row: Row) -> list[str]:
     return out
 
 
+def scaling_failures(rows: list) -> list[str]:
+    out = []
+    for row in rows:
+        for case, m in row.runs():
+            bad = {s: n for s, n in m.statuses.items() if not s.startswith("2")}
+            if bad or m.socket_errors:
+                out.append(f"{row.title}, Tessera, {case}: non-2xx {bad or 'none'}, socket errors "
+                           f"{m.socket_errors} (not counted in the throughput)")
+    return out
+
+
+def outbox_problems(suite: TesseraSuite, wait_s: float = 10.0) -> list[str]:
+    """Events left unpublished at the end (after ``wait_s`` for the relays to catch up): a
+    relay that fails or lags. Tessera then did less work per request than designed (no
+    publish to NATS), so its throughput may be overstated."""
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            backlog = {schema: n for schema, n in suite.outbox_backlog().items() if n}
+            if not backlog or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+    except Exception as exc:  # noqa: BLE001 - the check is a courtesy; say why it did not run
+        return [f"Tessera's outboxes could not be read at the end: {type(exc).__name__}: {exc}"]
+    if not backlog:
+        return []
+    shown = ", ".join(f"{schema} {n:,}" for schema, n in backlog.items())
+    return [f"Tessera's outboxes still held unpublished events {wait_s:.0f} s after the load ({shown}): the "
+            "relay to NATS failed or fell behind (see the outbox.relay_failed warnings); without those "
+            "publishes Tessera did less work per request than designed, so its figures may be overstated"]
+
+
 def log_problems(suite: TesseraSuite, limit: int = 3) -> list[str]:
     """Errors (and, in short, warnings) in Tessera's service logs: how many, and the commonest."""
     out = []
@@ -148,13 +193,16 @@ def log_problems(suite: TesseraSuite, limit: int = 3) -> list[str]:
 
 
 def _warnings(lines: list[str]) -> list[str]:
+    """One entry per warning: its event, and its error and detail when it has them."""
     events = []
     for line in lines:
         if line.startswith("{") and '"level":"warning"' in line:
             try:
-                events.append(str(json.loads(line).get("event")))
+                entry = json.loads(line)
             except ValueError:
-                pass
+                continue
+            why = ": ".join(str(entry[k])[:120] for k in ("error", "detail") if entry.get(k))
+            events.append(f"{entry.get('event')}" + (f" ({why})" if why else ""))
     return events
 
 
@@ -201,6 +249,12 @@ def method(args: argparse.Namespace) -> list[str]:
         "RFC 6749 JSON, and for JWTs ES256 with typ at+jwt verifying against the system's own JWKS.",
         "Memory and CPU: each process's RSS sampled every 0.5 s while its own system is under load "
         "(throughput rounds only, warm-up excluded), and its CPU time over that time.",
+        *([] if args.skip_scaling else [
+            f"Scaling (Tessera only, after the rows above, bench/scaling.py): the same wrk settings "
+            f"({args.connections} connections, {args.threads} thread(s), {args.warmup:g} s warm-up, {args.rounds} "
+            f"round(s) × {args.duration:g} s, median) on client credentials with ES256 JWTs; the two cases of a row "
+            f"interleaved round by round. 1 vs 2 token processes first, then {args.scaling_apps:,} applications are "
+            "created and the applications row measured; how, and how long it took, is under the scaling table."]),
     ]
 
 
@@ -324,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     watch = ResourceWatch()
     ledger = machine.CpuLedger()
     ok = True
+    failed = set(systems)    # until started
     try:
         failed = start_all(systems, watch, report)
         ok = not failed
@@ -331,12 +386,23 @@ def main(argv: list[str] | None = None) -> int:
         report.versions = versions(systems)
         report.server_commands = [shown_command(server, secret) for s in systems.values() for server in s.servers]
         print(f"measuring (logs in {logs})", flush=True)
-        ok = measure_all(systems, failed, args, watch, report) and ok
+        alive = measure_all(systems, failed, args, watch, report)
+        ok = alive and ok
+        if alive and "tessera" not in failed and not args.skip_scaling:
+            report.scaling = measure_scaling(systems["tessera"], args, work, report.problems)
+            report.problems.extend(scaling_failures(report.scaling))
+            second = systems["tessera"].second_token
+            if second is not None:
+                report.server_commands.append(shown_command(second, secret) + "   # the scaling row's second process")
+            ok = ok and not systems["tessera"].dead() and not any(
+                row.note in ("check failed", "failed (see Problems seen)") for row in report.scaling)
     except (ServerError, RuntimeError) as exc:
         report.problems.append(f"the run stopped: {exc}")
         print(f"bench: {exc}", file=sys.stderr)
         ok = False
     finally:
+        if "tessera" not in failed:
+            report.problems.extend(outbox_problems(systems["tessera"]))
         stop_all(systems)
     report.cpu_ledger = ledger.close()
     report.problems.extend(log_problems(systems["tessera"]))

@@ -8,6 +8,7 @@ synchronous commit on, Redis with its append-only file: the fast test mode is of
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -15,6 +16,8 @@ import subprocess
 import sys
 from importlib.metadata import version as package_version
 from pathlib import Path
+
+import asyncpg
 
 from shared.embedded import EmbeddedServers, free_port
 
@@ -45,11 +48,14 @@ class TesseraSuite:
         self.embedded: EmbeddedServers | None = None
         self.services: dict[str, Server] = {}
         self.clients: dict[str, BenchClient] = {}
+        self.admin: BenchClient | None = None
         self.introspected: str | None = None
+        self.second_token: Server | None = None   # the scaling row's second token process
+        self.second_token_url: str | None = None
 
     @property
     def servers(self) -> list[Server]:
-        return list(self.services.values())
+        return [*self.services.values(), *([self.second_token] if self.second_token else [])]
 
     @property
     def version(self) -> str:
@@ -79,12 +85,31 @@ class TesseraSuite:
                             ready_url=f"{url}/readyz")
             self.services[name] = server   # before start: stop() must find it even if it fails
             server.start()
+        self.database_url = urls["TESSERA_DATABASE_URL"]
         self.token_url = env["TESSERA_TOKEN_SERVICE_URL"]
         self.keys_url = env["TESSERA_KEYS_SERVICE_URL"]
-        self.clients = provision(self.token_url, env["TESSERA_INTERNAL_TOKEN"])
+        self.clients, self.admin = provision(self.token_url, env["TESSERA_INTERNAL_TOKEN"])
         opaque = self.clients["bench-opaque"]
         self.introspected = client_credentials(f"{self.token_url}/{opaque.application}/token",
                                                opaque.basic)["access_token"]
+
+    def start_second_token(self) -> str:
+        """A second token-service process: the first one's environment (same database, Redis,
+        NATS, secrets, public URL), another port, pinned to the same server CPUs. Its URL."""
+        first = self.services["token"]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = Server("token-2", pinned(self.cpus, [sys.executable, "-m", "services.token"]),
+                        env={**first.env, "TESSERA_PORT": str(port)}, log_dir=self.log_dir,
+                        ready_url=f"{url}/readyz")
+        self.second_token = server   # before start: stop() must find it even if it fails
+        server.start()
+        self.second_token_url = url
+        return url
+
+    def stop_second_token(self) -> None:
+        if self.second_token is not None:
+            self.second_token.stop()
 
     def stop(self) -> None:
         for server in reversed(self.servers):
@@ -109,6 +134,18 @@ class TesseraSuite:
     def jwks_url(self) -> str:
         return f"{self.keys_url}/bench/jwks.json"
 
+    def outbox_backlog(self) -> dict[str, int]:
+        """Events each service has stored but not yet published to NATS (its outbox rows)."""
+        async def count() -> dict[str, int]:
+            conn = await asyncpg.connect(self.database_url, timeout=5)
+            try:
+                schemas = [r[0] for r in await conn.fetch(
+                    "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' ORDER BY 1")]
+                return {schema: await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox') for schema in schemas}
+            finally:
+                await conn.close()
+        return asyncio.run(count())
+
     def dead(self) -> list[str]:
         return [name for name, server in self.services.items() if not server.alive()]
 
@@ -117,6 +154,8 @@ class TesseraSuite:
         embedded servers: Postgres has a backend per connection)."""
         out: dict[str, tuple[int | None, bool]] = {
             f"{name} service": (server.pid, False) for name, server in self.services.items()}
+        if self.second_token is not None and self.second_token.alive():
+            out["second token service"] = (self.second_token.pid, False)
         for label in INFRA:
             out[label] = (read_pid(self.root / "data" / label / "pid"), True)
         return out

@@ -55,6 +55,7 @@ class Resources:
     tasks: list[asyncio.Task] = field(default_factory=list)
     relay: OutboxRelay | None = None
     on_reconnect: list[Callable[[], None]] = field(default_factory=list)
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)   # before pools close
     ready: bool = False
     inflight: InFlight = field(default_factory=InFlight)
 
@@ -172,6 +173,8 @@ async def stop_workers(res: Resources, timeout: float) -> None:
 
 
 async def close_resources(res: Resources) -> None:
+    for hook in res.on_close:
+        await hook()
     try:
         await asyncio.wait_for(res.nc.drain(), 5)
     except Exception:  # noqa: BLE001 - closing anyway

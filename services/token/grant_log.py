@@ -18,16 +18,16 @@ import asyncpg
 import orjson
 
 from shared.events import ConcurrencyError, Event, EventStore, GuardFailed, NewEvent
+from shared.metrics import Metrics
 
 MAX_BATCH = 512
 
 _WRITE = """
 WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::bytea[],
-                         $14::text[], $15::int[], $16::int[])
-        AS i(id, stream, sequence, type, version, tenant, application, request_id, actor, occurred_at, data,
-             subject, payload, client_id, client_version, application_version)
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+        AS i(id uuid, stream text, sequence int, type text, version int, tenant text, application text,
+             request_id text, actor text, occurred_at timestamptz, data jsonb, nats_subject text, payload text,
+             client_id text, client_version int, application_version int)
 ),
 ok AS (
     SELECT i.* FROM input i
@@ -44,8 +44,8 @@ ev AS (
     RETURNING id, position
 ),
 ob AS (INSERT INTO outbox (position, id, subject, payload)
-       SELECT ev.position, ev.id, ok.subject, ok.payload FROM ev JOIN ok USING (id)),
-wake AS (SELECT pg_notify($17, '') FROM (SELECT 1 FROM ev LIMIT 1) one)
+       SELECT ev.position, ev.id, ok.nats_subject, convert_to(ok.payload, 'UTF8') FROM ev JOIN ok USING (id)),
+wake AS (SELECT pg_notify($2, '') FROM (SELECT 1 FROM ev LIMIT 1) one)
 SELECT ev.id, ev.position, (SELECT count(*) FROM wake) AS woken FROM ev
 """
 
@@ -62,11 +62,13 @@ class _Pending:
 class GrantLog:
     """Writes grant events durably, batching concurrent ones (see the module docstring)."""
 
-    def __init__(self, store: EventStore, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: EventStore, max_batch: int = MAX_BATCH, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics
         self.max_batch = max_batch
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task | None = None
+        self._conn: asyncpg.Connection | None = None
         self.batches = 0
 
     async def record(self, stream: str, new: NewEvent, *, client_id: str, client_version: int,
@@ -92,6 +94,9 @@ class GrantLog:
                         item.done.set_exception(exc)
                 continue
             self.batches += 1
+            if self.metrics is not None:
+                self.metrics.batches.labels(self.metrics.service, "grants").inc()
+                self.metrics.batched.labels(self.metrics.service, "grants").inc(len(batch))
             for item in batch:
                 if item.done.done():
                     continue
@@ -102,17 +107,32 @@ class GrantLog:
                     item.done.set_result(replace(item.event, position=position))
 
     async def _write(self, batch: list[_Pending]) -> dict:
-        events = [p.event for p in batch]
-        rows = await self.store.pool.fetch(
-            _WRITE,
-            [e.id for e in events], [e.stream for e in events], [e.sequence for e in events],
-            [e.type for e in events], [e.version for e in events], [e.tenant for e in events],
-            [e.application for e in events], [e.request_id for e in events], [e.actor for e in events],
-            [e.occurred_at for e in events], [e.data for e in events], [e.subject for e in events],
-            [orjson.dumps(e.envelope()) for e in events], [p.client_id for p in batch],
-            [p.client_version for p in batch], [p.application_version for p in batch],
-            self.store.notify_channel)
-        return {row["id"]: row["position"] for row in rows}
+        # One JSON document for the whole batch: one parameter to encode, Postgres unpacks it.
+        rows = []
+        for pending in batch:
+            envelope = pending.event.envelope()
+            rows.append({**envelope, "nats_subject": pending.event.subject, "payload": orjson.dumps(envelope).decode(),
+                         "client_id": pending.client_id, "client_version": pending.client_version,
+                         "application_version": pending.application_version})
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self.store.pool.acquire()   # held: no per-batch acquire and reset
+        try:
+            result = await self._conn.fetch(_WRITE, rows, self.store.notify_channel)
+        except (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError):
+            await self._release()
+            raise
+        return {row["id"]: row["position"] for row in result}
+
+    async def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await self.store.pool.release(conn)
+            except Exception:  # noqa: BLE001 - a broken connection: the pool replaces it
+                pass
+
+    async def close(self) -> None:
+        await self._release()
 
     async def _one_by_one(self, batch: list[_Pending]) -> dict:
         """A stream collision spoiled the batch: write each alone so only the colliding one fails."""

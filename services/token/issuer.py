@@ -29,11 +29,11 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 class Issuer:
-    def __init__(self, keyring: KeyRing, tokens: TokenStore, store: EventStore) -> None:
+    def __init__(self, keyring: KeyRing, tokens: TokenStore, store: EventStore, grants: GrantLog) -> None:
         self.keyring = keyring
         self.tokens = tokens
         self.store = store
-        self.grants = GrantLog(store)
+        self.grants = grants
 
     async def issue(self, app: Application, client: Client, decision: GrantDecision, token_format: str) -> str:
         """A new access token for ``decision``; returns it once its grant event is durable.

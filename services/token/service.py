@@ -11,6 +11,7 @@ from shared.runtime import Resources, ServiceSpec
 from . import admin, events, internal  # noqa: F401 - events registers the event types
 from .endpoints.discovery import Discovery
 from .endpoints.oauth import OAuthEndpoints
+from .grant_log import GrantLog
 from .issuer import Issuer
 from .keyring import KeyRing
 from .lookup import INVALIDATE_SUBJECT, RegistryCache
@@ -31,7 +32,9 @@ async def setup(app: web.Application, res: Resources) -> None:
 
     registry = Registry(res.pool, res.store, settings, on_change=registry_changed)
     keyring = KeyRing(res.http, settings.keys_service_url, settings.internal_token)
-    issuer = Issuer(keyring, TokenStore(res.redis, settings.secret_pepper), res.store)
+    issuer = Issuer(keyring, TokenStore(res.redis, settings.secret_pepper), res.store,
+                    GrantLog(res.store, metrics=res.metrics))
+    res.on_close.append(issuer.grants.close)
     oauth = OAuthEndpoints(cache, issuer, settings.secret_pepper)
     discovery = Discovery(cache)
 

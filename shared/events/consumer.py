@@ -54,7 +54,7 @@ class Consumer:
                     sub = await self._subscribe()
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, asyncio.TimeoutError):   # nats-py raises either when idle
                     continue
                 for msg in msgs:
                     await self.process(msg.data)

@@ -66,6 +66,11 @@ def request_id_middleware(metrics: Metrics, inflight: InFlight):
             status = exc.status
             exc.headers[REQUEST_ID_HEADER] = rid
             raise
+        except ConnectionResetError:
+            # The client went away mid-request: nothing to answer, nothing wrong with the server.
+            status = 499
+            log.info("http.client_disconnected", method=request.method, path=request.path)
+            raise
         except Exception:  # noqa: BLE001 - the one place an unexpected error becomes server_error
             log.exception("http.unhandled_error", method=request.method, path=request.path)
             response = json_response({"error": "server_error",

@@ -1,6 +1,8 @@
 """Grant events are group-committed, each guarded by the client and application it was decided on."""
 import asyncio
 
+import orjson
+
 import pytest
 
 from services.token.grant_log import GrantLog
@@ -28,13 +30,17 @@ async def test_concurrent_grants_are_written_together_each_exactly_once(registry
     events = await asyncio.gather(*(
         log.record(f"grant:g{i}", _issued(f"g{i}"), client_id=client.client_id, client_version=client.version,
                    application_version=app.version) for i in range(60)))
+    await log.close()
     assert sorted(e.stream for e in events) == sorted(f"grant:g{i}" for i in range(60))
     assert all(e.position > 0 for e in events)
     assert log.batches < 60  # requests that arrived during a write shared the next one
     pool = registry.pool
     assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'access_token.issued'") == 60
-    assert await pool.fetchval("SELECT count(*) FROM outbox o JOIN events e USING (id) "
-                               "WHERE e.type = 'access_token.issued'") == 60
+    outbox = await pool.fetch("SELECT o.subject, o.payload, e.id FROM outbox o JOIN events e USING (id) "
+                              "WHERE e.type = 'access_token.issued'")
+    assert len(outbox) == 60
+    assert {r["subject"] for r in outbox} == {"tessera.token.acme.access_token.issued"}
+    assert all(orjson.loads(r["payload"])["id"] == str(r["id"]) for r in outbox)
 
 
 async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(registry):
@@ -55,4 +61,5 @@ async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(regi
                                           tenant="acme", application="other"),
                       client_id="other", client_version=other.version, application_version=other_app.version)
     results = await asyncio.gather(bad, good, return_exceptions=True)
+    await log.close()
     assert isinstance(results[0], GuardFailed) and results[1].stream == "grant:o"

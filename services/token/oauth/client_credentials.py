@@ -11,10 +11,14 @@ from typing import ClassVar, Mapping
 from ..model import Application, Client
 from .client_auth import BASIC, CLIENT_AUTH_PARAMS, POST
 from .decision import GrantDecision
-from .errors import ServerError, UnauthorizedClient, UnsupportedGrantType
+from .errors import InvalidScope, ServerError, UnauthorizedClient, UnsupportedGrantType
 from .scopes import grant_scopes, parse_scope
 
-__all__ = ["ClientCredentialsGrant", "GrantDecision"]
+__all__ = ["ClientCredentialsGrant", "GrantDecision", "USER_SCOPES"]
+
+# OpenID Connect scopes ask for a user's identity or offline access; a client acting for itself
+# has neither, so they are never granted here (and not part of the default).
+USER_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
 
 
 class ClientCredentialsGrant:
@@ -38,11 +42,18 @@ class ClientCredentialsGrant:
             raise UnauthorizedClient("only confidential clients may use client_credentials")
         if self.GRANT_TYPE not in client.grant_types:
             raise UnauthorizedClient("the client may not use client_credentials")
+        requested = parse_scope(form.get("scope"))
+        if requested is not None and USER_SCOPES.intersection(requested):
+            raise InvalidScope("user scopes (" + " ".join(sorted(USER_SCOPES.intersection(requested)))
+                               + ") need a user and cannot be granted to a client acting for itself")
+        scopes = grant_scopes(requested, client, application)
+        if requested is None:
+            scopes = tuple(s for s in scopes if s not in USER_SCOPES)
         return GrantDecision(
             grant_type=self.GRANT_TYPE,
             client_id=client.client_id,
             subject=client.client_id,
-            scopes=grant_scopes(parse_scope(form.get("scope")), client, application),
+            scopes=scopes,
             audience=(application.issuer,),
             lifetime=application.settings.access_token_ttl,
         )

@@ -72,3 +72,18 @@ def test_scope_outside_the_client_is_invalid_scope():
 def test_other_grant_type_is_not_handled_here():
     with pytest.raises(UnsupportedGrantType):
         GRANT.validate({"grant_type": "password"}, client(), application())
+
+
+
+def test_user_scopes_are_not_in_the_default_of_a_machine_token():
+    app = application(scopes=("openid", "profile", "read"))
+    machine = client(scopes=("openid", "profile", "read"))
+    decision = ClientCredentialsGrant().validate({"grant_type": "client_credentials"}, machine, app)
+    assert decision.scopes == ("read",)
+
+
+def test_asking_for_a_user_scope_with_client_credentials_is_invalid_scope():
+    app = application(scopes=("openid", "read"))
+    machine = client(scopes=("openid", "read"))
+    with pytest.raises(InvalidScope):
+        ClientCredentialsGrant().validate({"grant_type": "client_credentials", "scope": "openid read"}, machine, app)

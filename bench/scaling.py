@@ -1,0 +1,392 @@
+"""Tessera's scaling rows, measured after the side-by-side scenarios, in the same run.
+
+* **1 vs N applications** (N = 10,000; 1,000 with ``--quick``): N applications (access tokens
+  JWT ES256, like ``bench``) are created through the admin API of the token service, spread
+  over tenants of 1,000 applications each, with a bounded number of requests in flight; the
+  time it takes is part of the result. A warm-up pass then asks every application for one
+  token (an application's first token makes the token service fetch its signing keys from the
+  keys service, once, by design; its first lookup fills the registry cache). Then, round by
+  round, client credentials against the one application ``bench`` and against all N (wrk's
+  ``bench/wrk/many.lua`` picks an application and its client at random for every request),
+  interleaved, with the main rows' wrk settings.
+* **1 vs 2 token-service processes**: a second token process (the first one's environment,
+  another port, pinned to the same server CPUs); client credentials for ``bench`` against one
+  process with all the connections, and against both with two wrk processes (wrk takes one
+  host) of half the connections each, both on the load CPUs, their 2xx counts summed.
+* **1,000 vs 1,000,000 users and refresh tokens**: not measured; Tessera has no users yet.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from .check import CheckFailed, check
+from .load import Load, Measurement, Target, form_post, run_wrk_together
+from .procs import ServerError, all_children_cpu_seconds, parse_cpus, rss_bytes
+from .provision import BenchClient
+from .report import ScalingRow
+from .scenarios import SCALING, USERS_NOTE
+from .tessera_suite import CC_FORM, TesseraSuite
+from .watch import ResourceWatch
+
+APPS_FULL = 10_000
+APPS_QUICK = 1_000
+TENANT_SIZE = 1_000          # applications per tenant
+IN_FLIGHT = 16               # concurrent admin (and warm-up) requests
+PROGRESS_EVERY_S = 10.0
+
+
+def apps_title(n: int, quick: bool) -> str:
+    title = f"1 vs {n:,} applications"
+    if quick and n != APPS_FULL:
+        title += f" (--quick: {n:,}, the full run uses {APPS_FULL:,})"
+    return title
+
+
+# Provisioning ----------------------------------------------------------------------------------
+@dataclass
+class Provisioned:
+    wanted: int
+    tenants: list[str]
+    clients: list[BenchClient]
+    seconds: float
+    errors: Counter = field(default_factory=Counter)   # "HTTP status: error description" -> count
+    stopped: str = ""                                   # why fewer than wanted were made
+
+    @property
+    def rate(self) -> float:
+        return len(self.clients) / self.seconds if self.seconds else 0.0
+
+
+class _Admin:
+    """An admin bearer token, fetched again when the API answers 401 (it expired)."""
+
+    def __init__(self, session: aiohttp.ClientSession, token_url: str, admin: BenchClient) -> None:
+        self.session, self.token_url, self.admin = session, token_url, admin
+        self.header: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def bearer(self, stale: str | None = None) -> str:
+        async with self._lock:
+            if self.header is None or self.header == stale:
+                async with self.session.post(f"{self.token_url}/system/token",
+                                             headers={"Authorization": self.admin.basic},
+                                             data={"grant_type": "client_credentials",
+                                                   "scope": "tessera:admin"}) as resp:
+                    body = await resp.json(content_type=None)
+                    if resp.status != 200:
+                        raise RuntimeError(f"admin token: HTTP {resp.status} {body}")
+                self.header = f"Bearer {body['access_token']}"
+            return self.header
+
+    async def post(self, path: str, body: dict) -> tuple[int, dict]:
+        bearer = await self.bearer()
+        for _attempt in range(2):
+            async with self.session.post(f"{self.token_url}{path}", json=body,
+                                         headers={"Authorization": bearer}) as resp:
+                status = resp.status
+                try:
+                    answer = await resp.json(content_type=None)
+                except ValueError:
+                    answer = {"raw": (await resp.text())[:300]}
+            if status != 401:
+                break
+            bearer = await self.bearer(stale=bearer)
+        return status, answer if isinstance(answer, dict) else {"raw": str(answer)[:300]}
+
+
+async def _provision(token_url: str, admin: BenchClient, n: int, in_flight: int,
+                     budget_s: float) -> Provisioned:
+    tenants = [f"scale-{t:02d}" for t in range((n + TENANT_SIZE - 1) // TENANT_SIZE)]
+    started = time.monotonic()
+    made = Provisioned(n, tenants, [], 0.0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     connector=aiohttp.TCPConnector(limit=in_flight)) as session:
+        api = _Admin(session, token_url, admin)
+        for tenant in tenants:
+            status, body = await api.post("/admin/tenants", {"id": tenant, "name": f"Scaling {tenant}"})
+            if status != 201:
+                raise RuntimeError(f"create tenant {tenant}: HTTP {status} {body}")
+        queue = iter(range(n))
+        last_print = [time.monotonic()]
+        failures_in_a_row = [0]
+
+        async def worker() -> None:
+            for i in queue:
+                if time.monotonic() - started > budget_s:
+                    made.stopped = made.stopped or f"the time budget of {budget_s:.0f} s ran out"
+                    return
+                if failures_in_a_row[0] >= 50:
+                    made.stopped = made.stopped or "50 creations in a row failed"
+                    return
+                app_id = f"scale-{i:05d}"
+                try:
+                    status, body = await api.post(f"/admin/tenants/{tenants[i // TENANT_SIZE]}/applications", {
+                        "id": app_id, "name": f"Scaling {i}",
+                        "settings": {"access_token_format": "jwt", "access_token_alg": "ES256"}})
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    status, body = 0, {"error": type(exc).__name__, "error_description": str(exc)[:200]}
+                if status == 201:
+                    default = body["default_client"]
+                    made.clients.append(BenchClient(app_id, default["client_id"], default["client_secret"]))
+                    failures_in_a_row[0] = 0
+                else:
+                    made.errors[f"HTTP {status}: {body.get('error')} {str(body.get('error_description', ''))[:150]}"
+                                .strip()] += 1
+                    failures_in_a_row[0] += 1
+                now = time.monotonic()
+                if now - last_print[0] >= PROGRESS_EVERY_S:
+                    last_print[0] = now
+                    done = len(made.clients)
+                    print(f"      {done:,}/{n:,} applications ({done / (now - started):,.1f}/s, "
+                          f"{now - started:,.0f} s, {sum(made.errors.values())} failed)", flush=True)
+
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    made.seconds = time.monotonic() - started
+    made.clients.sort(key=lambda c: c.application)
+    return made
+
+
+@dataclass
+class Warmed:
+    seconds: float
+    statuses: Counter
+
+
+async def _warm(token_url: str, clients: list[BenchClient], in_flight: int) -> Warmed:
+    """One client-credentials token of every application."""
+    started = time.monotonic()
+    statuses: Counter = Counter()
+    queue = iter(clients)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+                                     connector=aiohttp.TCPConnector(limit=in_flight)) as session:
+        async def worker() -> None:
+            for client in queue:
+                try:
+                    async with session.post(f"{token_url}/{client.application}/token", data=CC_FORM,
+                                            headers={"Authorization": client.basic, "Content-Type":
+                                                     "application/x-www-form-urlencoded"}) as resp:
+                        await resp.read()
+                        statuses[str(resp.status)] += 1
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    statuses[type(exc).__name__] += 1
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return Warmed(time.monotonic() - started, statuses)
+
+
+def write_clients(path: Path, clients: list[BenchClient]) -> None:
+    """The file bench/wrk/many.lua reads: token path and Basic header, one application a line."""
+    path.write_text("".join(f"/{c.application}/token\t{c.basic}\n" for c in clients))
+
+
+def settle(max_s: float = 60.0, quiet: float = 0.10) -> float:
+    """Wait until every server process together uses less than ``quiet`` of one CPU over a
+    second (the keys service and the event consumers catching up); seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_s:
+        before = all_children_cpu_seconds()
+        time.sleep(1.0)
+        if all_children_cpu_seconds() - before < quiet:
+            break
+    return time.monotonic() - started
+
+
+# Measuring -------------------------------------------------------------------------------------
+def _interleaved(configs: dict[str, list[tuple[Target, Load]]], warm: dict[str, list[tuple[Target, Load]]],
+                 args: argparse.Namespace, suite: TesseraSuite, watch: ResourceWatch) -> dict[str, Measurement]:
+    """Warm each configuration up, then ``args.rounds`` rounds of each, interleaved."""
+    if args.warmup > 0:
+        for key in configs:
+            run_wrk_together(warm[key])
+    out = {key: Measurement() for key in configs}
+    for _round in range(args.rounds):
+        for key, runs in configs.items():
+            with watch.under_load(suite, key):
+                out[key].rounds.append(run_wrk_together(runs))
+    return out
+
+
+def _loads(args: argparse.Namespace, split: int = 1) -> tuple[Load, Load]:
+    connections = max(1, args.connections // split)
+    return (Load(connections, min(args.threads, connections), args.duration, args.load_cpus),
+            Load(connections, min(args.threads, connections), args.warmup, args.load_cpus))
+
+
+def _cpu(watch: ResourceWatch, key: str, label: str) -> str:
+    usage = watch.usage.get(label)
+    share = usage.cpu_share(key) if usage else None
+    return "—" if share is None else f"{share:.0%}"
+
+
+def _p(m: Measurement) -> str:
+    return f"p50 {m.latency_ms('p50'):.1f} / p99 {m.latency_ms('p99'):.1f} ms"
+
+
+def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+    row = ScalingRow(SCALING[2], ("1 process", "2 processes"))
+    cpus = parse_cpus(args.server_cpus)
+    print(f"  {row.title}", flush=True)
+    try:
+        url2 = suite.start_second_token()
+    except (ServerError, OSError) as exc:
+        row.note = "the second process did not start"
+        problems.append(f"{row.title}: the second token process did not start: {exc}")
+        return row
+    try:
+        bench = suite.clients["bench"]
+        one = form_post(f"{suite.token_url}/bench/token", bench.client_id, bench.client_secret, CC_FORM)
+        two = form_post(f"{url2}/bench/token", bench.client_id, bench.client_secret, CC_FORM)
+        try:
+            row.check = check("cc_jwt", two, suite.jwks_url())
+        except CheckFailed as exc:
+            row.note = "check failed"
+            problems.append(f"{row.title}: the second process's token did not check: {exc}")
+            return row
+        full, full_warm = _loads(args)
+        half, half_warm = _loads(args, split=2)
+        watch = ResourceWatch()
+        row.base, row.scaled = _interleaved(
+            {"procs-1": [(one, full)], "procs-2": [(one, half), (two, half)]},
+            {"procs-1": [(one, full_warm)], "procs-2": [(one, half_warm), (two, half_warm)]},
+            args, suite, watch).values()
+        rss2 = rss_bytes(suite.second_token.pid) if suite.second_token else 0
+        shared = (f"on this machine both token processes share the one server CPU ({args.server_cpus}) with "
+                  "everything else of Tessera, so this row shows what a second process costs "
+                  "(two event loops, two registry caches and key rings, the cross-replica invalidation "
+                  "subscriptions), not a speed-up" if len(cpus) == 1 else
+                  f"both token processes pinned to the server CPUs {args.server_cpus} ({len(cpus)} CPUs), "
+                  "shared with Tessera's other processes; the scheduler places them")
+        row.details = [
+            f"{row.title}: the second process is `python -m services.token` with the first one's environment "
+            f"(same Postgres, Redis, NATS, secrets and public URL) on another port, `taskset -c "
+            f"{args.server_cpus}` like the first; {shared}.",
+            f"{row.title}: 1 process: one wrk with {full.connections} connections; 2 processes: two wrk at "
+            f"once, {half.connections} connections each, one per process (wrk takes one host), both on the "
+            f"load CPU(s) {args.load_cpus}, their 2xx counts summed over the longer run's time; application "
+            f"`bench` (JWT ES256); {args.rounds} round(s) × {args.duration:g} s interleaved after "
+            f"{args.warmup:g} s warm-up of each, median quoted.",
+            f"{row.title}: CPU while loaded (share of one CPU): 1 process: token {_cpu(watch, 'procs-1', 'token service')}, "
+            f"postgres {_cpu(watch, 'procs-1', 'postgres')}; 2 processes: token #1 "
+            f"{_cpu(watch, 'procs-2', 'token service')} + token #2 {_cpu(watch, 'procs-2', 'second token service')}, "
+            f"postgres {_cpu(watch, 'procs-2', 'postgres')}; all of Tessera {watch.busy(suite, 'procs-1'):.0%} → "
+            f"{watch.busy(suite, 'procs-2'):.0%}. Latency at that peak load: {_p(row.base)} → {_p(row.scaled)}. "
+            f"Second process RSS {rss2 / 2**20:.1f} MiB.",
+        ]
+        print(f"    1 process {row.base.throughput:>10,.0f} req/s, 2 processes {row.scaled.throughput:>10,.0f} req/s",
+              flush=True)
+    finally:
+        suite.stop_second_token()
+    return row
+
+
+def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Path,
+                         problems: list[str]) -> ScalingRow:
+    n = args.scaling_apps
+    row = ScalingRow(apps_title(n, args.quick), ("1 application", f"{n:,} applications"))
+    tenants = (n + TENANT_SIZE - 1) // TENANT_SIZE
+    print(f"  {row.title}: creating {n:,} applications in {tenants} tenant(s) through the admin API, "
+          f"{IN_FLIGHT} requests in flight", flush=True)
+    assert suite.admin is not None
+    rss_before = rss_bytes(suite.services["token"].pid)
+    watch = ResourceWatch()
+    with watch.under_load(suite, "provision"):
+        made = asyncio.run(_provision(suite.token_url, suite.admin, n, IN_FLIGHT, args.scaling_budget))
+    print(f"    created {len(made.clients):,} of {n:,} in {made.seconds:,.0f} s ({made.rate:,.1f}/s)"
+          + (f"; {sum(made.errors.values())} failed" if made.errors else "")
+          + (f"; stopped: {made.stopped}" if made.stopped else ""), flush=True)
+    row.provision_s, row.provision_rate = made.seconds, made.rate
+    failed = "; ".join(f"{count} × {text}" for text, count in made.errors.most_common(3))
+    provisioning = (f"{row.title}: provisioning: {len(made.clients):,} of {n:,} applications (access tokens JWT "
+                    f"ES256, each with its default client, client_secret_basic) in {tenants} tenant(s) of up to "
+                    f"{TENANT_SIZE:,}, through `POST /admin/tenants/{{tenant}}/applications` on the token service "
+                    f"with {IN_FLIGHT} requests in flight: **{made.seconds:,.0f} s, {made.rate:,.1f} applications/s** "
+                    "(each creation also has the keys service make the application's RS256 and ES256 keys). "
+                    f"CPU meanwhile (share of one CPU): keys service {_cpu(watch, 'provision', 'keys service')}, "
+                    f"token service {_cpu(watch, 'provision', 'token service')}, postgres "
+                    f"{_cpu(watch, 'provision', 'postgres')}, nats {_cpu(watch, 'provision', 'nats')}"
+                    + (f"; {sum(made.errors.values())} failed: {failed}" if made.errors else "")
+                    + (f"; stopped early: {made.stopped}" if made.stopped else "") + ".")
+    row.details = [provisioning]
+    if made.errors:
+        problems.append(f"{row.title}: {sum(made.errors.values())} application creation(s) failed: {failed}")
+    if made.stopped:
+        problems.append(f"{row.title}: provisioning stopped early ({made.stopped}) after {len(made.clients):,} "
+                        f"of {n:,} applications, {made.rate:,.1f}/s")
+    if not made.clients:
+        row.note = "provisioning failed"
+        return row
+    waited = settle()
+    with watch.under_load(suite, "warm"):
+        warmed = asyncio.run(_warm(suite.token_url, made.clients, IN_FLIGHT))
+    bad = {s: c for s, c in warmed.statuses.items() if s != "200"}
+    print(f"    warm-up: one token of each application in {warmed.seconds:,.1f} s"
+          + (f"; not 200: {bad}" if bad else ""), flush=True)
+    if bad:
+        problems.append(f"{row.title}: the warm-up pass (one token per application) answered {bad}")
+    clients_file = work / "scale-clients.tsv"
+    write_clients(clients_file, made.clients)
+    bench = suite.clients["bench"]
+    single = form_post(f"{suite.token_url}/bench/token", bench.client_id, bench.client_secret, CC_FORM)
+    many = Target(suite.token_url, "POST", script="many.lua",
+                  script_args=(str(clients_file), CC_FORM))
+    sample = made.clients[len(made.clients) // 2]
+    try:
+        row.check = check("cc_jwt", form_post(f"{suite.token_url}/{sample.application}/token", sample.client_id,
+                                              sample.client_secret, CC_FORM),
+                          f"{suite.keys_url}/{sample.application}/jwks.json")
+    except CheckFailed as exc:
+        row.note = "check failed"
+        problems.append(f"{row.title}: application {sample.application}'s token did not check: {exc}")
+        return row
+    full, full_warm = _loads(args)
+    row.base, row.scaled = _interleaved(
+        {"apps-1": [(single, full)], "apps-n": [(many, full)]},
+        {"apps-1": [(single, full_warm)], "apps-n": [(many, full_warm)]}, args, suite, watch).values()
+    rss_after = rss_bytes(suite.services["token"].pid)
+    row.details += [
+        f"{row.title}: then {waited:.0f} s for the server processes to go quiet, and a warm-up pass asking every "
+        f"application for one token ({IN_FLIGHT} in flight, {warmed.seconds:,.1f} s, "
+        f"{len(made.clients) / warmed.seconds:,.0f}/s; token service CPU {_cpu(watch, 'warm', 'token service')}, "
+        f"keys service {_cpu(watch, 'warm', 'keys service')}): an application's first token makes the token "
+        "service fetch its signing keys from the keys service, once, by design, and fills its registry cache. "
+        "Not counted.",
+        f"{row.title}: measured: application `bench` alone against {len(made.clients):,} applications, each request "
+        "picking one (and its client id and secret) at random (bench/wrk/many.lua, reading the list the runner "
+        f"writes), same wrk settings as the main rows; {args.rounds} round(s) × {args.duration:g} s interleaved "
+        f"after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: {_p(row.base)} → "
+        f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → {watch.busy(suite, 'apps-n'):.0%}. "
+        f"Token service RSS {rss_before / 2**20:.1f} MiB before the applications, {rss_after / 2**20:.1f} MiB after.",
+    ]
+    print(f"    1 application {row.base.throughput:>10,.0f} req/s, {len(made.clients):,} applications "
+          f"{row.scaled.throughput:>10,.0f} req/s", flush=True)
+    return row
+
+
+def measure_scaling(suite: TesseraSuite, args: argparse.Namespace, work: Path,
+                    problems: list[str]) -> list[ScalingRow]:
+    """The three scaling rows; each failure is a problem and a note in its row, not a crash."""
+    print("scaling (Tessera only)", flush=True)
+    rows = []
+    for measure in (lambda: measure_processes(suite, args, problems),
+                    lambda: measure_applications(suite, args, work, problems)):
+        try:
+            rows.append(measure())
+        except (RuntimeError, OSError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            title = SCALING[2] if not rows else apps_title(args.scaling_apps, args.quick)
+            problems.append(f"{title}: the measurement stopped: {exc}")
+            rows.append(ScalingRow(title, ("", ""), note="failed (see Problems seen)"))
+        dead = suite.dead()
+        if dead:
+            problems.append(f"Tessera service(s) died during the scaling rows: {', '.join(dead)}")
+            break
+    apps = rows[1:] or [ScalingRow(apps_title(args.scaling_apps, args.quick), ("", ""), note="not measured: "
+                                   "the run stopped before")]
+    users = ScalingRow(SCALING[1], ("", ""), note=USERS_NOTE)
+    return [apps[0], users, rows[0]]
