@@ -11,16 +11,14 @@ import os
 import secrets
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
-import asyncpg
 import nats
 import pytest
 import redis.asyncio as aioredis
 
-from shared.db import create_pool, migrate
 from shared.embedded import EmbeddedServers
+from tests.support.schemas import migrated_schema
 # The running suite and admin access, shared by every folder: one suite per test session.
 from tests.support.fixtures import admin, make_app, suite  # noqa: F401
 # Every event the session's services publish keeps the event contract (checked at the end).
@@ -56,16 +54,8 @@ def service_env(servers, suite_secrets) -> dict[str, str]:
 @pytest.fixture
 async def schema(servers):
     """A fresh, migrated schema with its own event store; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await migrate(servers["TESSERA_DATABASE_URL"], name, None)
-    pool = await create_pool(servers["TESSERA_DATABASE_URL"], name, min_size=1, max_size=10)
-    try:
-        yield name, pool
-    finally:
-        await pool.close()
-        conn = await asyncpg.connect(servers["TESSERA_DATABASE_URL"])
-        await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-        await conn.close()
+    async with migrated_schema(servers["TESSERA_DATABASE_URL"]) as made:
+        yield made
 
 
 @pytest.fixture

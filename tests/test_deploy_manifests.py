@@ -21,7 +21,6 @@ import base64
 import http.client
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time

@@ -7,7 +7,6 @@ is unset or empty it starts a real server under ``root`` and returns its URL.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 

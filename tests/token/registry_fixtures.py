@@ -1,17 +1,15 @@
 """A registry over a fresh schema migrated with the token service's migrations."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 import services.token
 from services.token.projections import PROJECTIONS
 from services.token.repository import Registry
 from shared.config import load_settings
-from shared.db import create_pool, migrate
+from tests.support.schemas import migrated_schema
 from shared.events import EventStore
 
 MIGRATIONS = Path(services.token.__file__).parent / "migrations"
@@ -20,16 +18,8 @@ MIGRATIONS = Path(services.token.__file__).parent / "migrations"
 @pytest.fixture
 async def token_schema(servers):
     """(schema name, pool) for a uuid-named schema with the event store and the registry tables."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await migrate(servers["TESSERA_DATABASE_URL"], name, MIGRATIONS)
-    pool = await create_pool(servers["TESSERA_DATABASE_URL"], name, min_size=1, max_size=20)
-    try:
-        yield name, pool
-    finally:
-        await pool.close()
-        conn = await asyncpg.connect(servers["TESSERA_DATABASE_URL"])
-        await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-        await conn.close()
+    async with migrated_schema(servers["TESSERA_DATABASE_URL"], MIGRATIONS, max_size=20) as made:
+        yield made
 
 
 @pytest.fixture
