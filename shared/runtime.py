@@ -154,7 +154,7 @@ def build_app(res: Resources) -> web.Application:
 
 
 async def start_workers(res: Resources) -> None:
-    res.relay = OutboxRelay(res.pool, res.js, res.settings.service)
+    res.relay = OutboxRelay(res.pool, res.nc, res.settings.service)
     res.tasks.append(asyncio.create_task(res.relay.run(), name="outbox-relay"))
     for consumer in res.consumers:
         res.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))

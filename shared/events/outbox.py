@@ -11,20 +11,75 @@ import asyncio
 import zlib
 
 import asyncpg
-from nats.js import JetStreamContext
+import nats
+import orjson
+from nats.aio.msg import Msg
 
 from ..logging import get_logger
+from .bus import ensure_stream
 
 log = get_logger("tessera.outbox")
 
 _SELECT = "SELECT position, id, subject, payload FROM outbox ORDER BY position LIMIT $1"
+SUBJECT_PREFIX = "tessera."
+
+
+class PublishRefused(Exception):
+    """JetStream did not store a message (no stream for its subject, or an error answer)."""
+
+
+class _Acks:
+    """One reply subscription for all of a relay's JetStream publishes.
+
+    ``js.publish`` makes a request (a future, an inbox, a timer) per message; here each message
+    carries a reply subject under one wildcard subscription, so a batch is written back to back
+    and its acks are matched as they come.
+    """
+
+    def __init__(self, nc: nats.NATS) -> None:
+        self.nc = nc
+        self.prefix = nc.new_inbox()
+        self.pending: dict[str, asyncio.Future] = {}
+        self.sub = None
+        self.seq = 0
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str) -> asyncio.Future:
+        if self.sub is None:
+            self.sub = await self.nc.subscribe(f"{self.prefix}.*", cb=self._on_reply)
+        self.seq += 1
+        reply = f"{self.prefix}.{self.seq}"
+        future = asyncio.get_running_loop().create_future()
+        self.pending[reply] = future
+        await self.nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
+        return future
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self.pending.pop(msg.subject, None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(PublishRefused("no stream stores this subject"))
+            return
+        try:
+            answer = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            answer = {"error": {"description": "unreadable acknowledgement"}}
+        if "error" in answer:
+            future.set_exception(PublishRefused(str(answer["error"].get("description", answer["error"]))))
+        else:
+            future.set_result(answer)
+
+    def forget(self, futures: list[asyncio.Future]) -> None:
+        for reply in [r for r, f in self.pending.items() if f in futures]:
+            del self.pending[reply]
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, service: str, *,
+    def __init__(self, pool: asyncpg.Pool, nc: nats.NATS, service: str, *,
                  batch: int = 256, poll_interval: float = 1.0, publish_timeout: float = 5.0) -> None:
         self.pool = pool
-        self.js = js
+        self.nc = nc
+        self.acks = _Acks(nc)
         self.service = service
         self.batch = batch
         self.poll_interval = poll_interval
@@ -78,19 +133,31 @@ class OutboxRelay:
         rows = await conn.fetch(_SELECT, self.batch)
         if not rows:
             return 0
-        # Publishes are written to the connection in order; acks are awaited together.
-        acks = [asyncio.ensure_future(self.js.publish(r["subject"], r["payload"], timeout=self.publish_timeout,
-                                                      headers={"Nats-Msg-Id": str(r["id"])}))
-                for r in rows]
-        results = await asyncio.gather(*acks, return_exceptions=True)
+        dead = [r for r in rows if not r["subject"].startswith(SUBJECT_PREFIX)]
+        if dead:   # can never be stored: set aside rather than block every later event
+            for row in dead:
+                log.error("outbox.dead_letter", event_id=str(row["id"]), subject=row["subject"][:100])
+            await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", [r["position"] for r in dead])
+            rows = [r for r in rows if r["subject"].startswith(SUBJECT_PREFIX)]
+        # Written in order, back to back; the acks are awaited together.
+        futures = [await self.acks.publish(r["subject"], r["payload"], str(r["id"])) for r in rows]
+        try:
+            await asyncio.wait_for(asyncio.wait(futures), self.publish_timeout)
+        except asyncio.TimeoutError:
+            pass
+        self.acks.forget(futures)
+        results = [f.exception() or f.result() if f.done() else TimeoutError("no acknowledgement")
+                   for f in futures]
         done = [r["position"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
         if done:
             await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", done)
             self.published += len(done)
         failed = next((res for res in results if isinstance(res, BaseException)), None)
+        if isinstance(failed, PublishRefused):
+            await ensure_stream(self.nc.jetstream())   # the stream may have been removed: recreate it
         if failed is not None:
             raise failed
-        return len(done)
+        return len(done) + len(dead)
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()

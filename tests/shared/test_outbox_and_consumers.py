@@ -55,7 +55,7 @@ async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, ow
     nc = await nats.connect(own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     await ensure_stream(js)
-    relay = OutboxRelay(pool, js, "test", batch=20, poll_interval=0.1, publish_timeout=1.0)
+    relay = OutboxRelay(pool, nc, "test", batch=20, poll_interval=0.1, publish_timeout=1.0)
     task = asyncio.create_task(relay.run())
     written = []
     try:
@@ -126,7 +126,7 @@ async def test_consumer_reading_jetstream_survives_unacked_redelivery(schema, na
     service = f"svc{uuid.uuid4().hex[:8]}"
     store = EventStore(pool, service, [])
     events = await store.append("counter:j", 0, [created("j")] + [incremented(1) for _ in range(19)])
-    relay = OutboxRelay(pool, js, service, poll_interval=0.1)
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1)
     relay_task = asyncio.create_task(relay.run())
 
     async def handler(conn, event):
@@ -157,3 +157,22 @@ async def test_consumer_reading_jetstream_survives_unacked_redelivery(schema, na
 
 async def _count(pool, table, expected):
     return await pool.fetchval(f"SELECT count(*) FROM {table}") == expected
+
+
+async def test_a_row_that_can_never_be_published_does_not_block_the_ones_after_it(schema, nats_client):
+    _name, pool = schema
+    js = nats_client.jetstream()
+    await ensure_stream(js)
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    store = EventStore(pool, service, [])
+    await pool.execute("INSERT INTO outbox (position, id, subject, payload) VALUES (0, gen_random_uuid(), "
+                       "'not-a-tessera-subject', '{}')")
+    events = await store.append("counter:p", 0, [created("p"), incremented(1)])
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        assert await _eventually(lambda: _count_outbox(pool, 0))
+    finally:
+        relay.stop()
+        await task
+    assert relay.published == len(events)
