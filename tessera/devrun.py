@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 from shared.config import DEFAULT_PORTS, SERVICES
 from shared.embedded import EmbeddedServers, free_port
@@ -83,10 +84,9 @@ class Suite:
 
     def start(self) -> dict[str, str]:
         self.state.mkdir(parents=True, exist_ok=True)
+        gateway_port = self._gateway_port()
         env = {**self.env, **load_or_create_secrets(self.state, self.env), **self.servers.start()}
-        gateway_port = int(self.env.get("TESSERA_GATEWAY_PORT") or _port(GATEWAY_PORT))
-        env.setdefault("TESSERA_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
-        if not env["TESSERA_PUBLIC_URL"]:
+        if not env.get("TESSERA_PUBLIC_URL"):
             env["TESSERA_PUBLIC_URL"] = f"http://127.0.0.1:{gateway_port}"
         ports = {name: _port(DEFAULT_PORTS[name]) for name in SERVICES}
         env["TESSERA_TOKEN_SERVICE_URL"] = f"http://127.0.0.1:{ports['token']}"
@@ -109,6 +109,23 @@ class Suite:
             if not wait_ready(url + path, 60, lambda p=proc: p.poll() is None):
                 raise RuntimeError(f"{name} did not become ready; see {logs / (name + '.log')}")
         return env
+
+    def _gateway_port(self) -> int:
+        """The gateway's port: given, or the one the demo's issuer was made with, or 8080.
+
+        Issuers are fixed when an application is created, so a second run must come back on the
+        same public URL: a busy port is an error, not a reason to pick another one.
+        """
+        if self.env.get("TESSERA_GATEWAY_PORT"):
+            return int(self.env["TESSERA_GATEWAY_PORT"])
+        port = GATEWAY_PORT
+        dev = self.state / "dev.json"
+        if dev.exists():
+            port = urlsplit(json.loads(dev.read_text()).get("issuer") or "").port or GATEWAY_PORT
+        if _port(port) != port:
+            raise RuntimeError(f"port {port} is in use; stop what uses it or set TESSERA_GATEWAY_PORT "
+                               f"(and TESSERA_PUBLIC_URL) to run the gateway elsewhere")
+        return port
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
         log = open(logs / f"{name}.log", "ab")
