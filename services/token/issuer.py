@@ -73,13 +73,13 @@ class Issuer:
         """The claims of a live token of ``app``, or None (unknown, foreign, expired, revoked)."""
         if _looks_like_jwt(token):
             claims = await self._verify_jwt(app, token)
-        else:
+            if claims is not None and await self.tokens.is_revoked(claims.get("jti", "")):
+                return None
+        else:   # a revoked opaque token is gone from Redis: one look-up answers everything
             claims = await self.tokens.get_opaque(token)
             if claims is not None and claims.get("iss") != app.issuer:
                 return None  # another application's token: useless here
         if claims is None or claims.get("exp", 0) <= time.time():
-            return None
-        if await self.tokens.is_revoked(claims.get("jti", "")):
             return None
         return claims
 
@@ -102,7 +102,6 @@ class Issuer:
             await self.tokens.revoke_jwt(jti, int(claims["exp"]))
         else:
             await self.tokens.drop_opaque(self.tokens.opaque_hash(token))
-            await self.tokens.revoke_jwt(jti, int(claims["exp"]))
         stream = f"grant:{jti}"
         history = await self.store.load(stream)
         if any(e.type == "access_token.revoked" for e in history):
