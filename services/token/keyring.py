@@ -31,18 +31,24 @@ class KeyRing:
         self.session = session
         self.keys_url = keys_url
         self.auth = {"Authorization": f"Bearer {internal_token}"}
-        self._signing: dict[str, dict[str, jws.SigningKey]] = {}
+        self._current: dict[str, dict[str, dict]] = {}             # application -> alg -> private JWK
+        self._signing: dict[tuple[str, str], jws.SigningKey] = {}   # parsed on first use only
         self._pending: dict[str, asyncio.Future] = {}
         self._verify: dict[str, tuple[float, jws.VerificationKeys]] = {}
 
     async def signing_key(self, application_id: str, tenant_id: str, alg: str) -> jws.SigningKey:
-        keys = self._signing.get(application_id)
-        if keys is None:
-            keys = await self._load(application_id, tenant_id)
-        try:
-            return keys[alg]
-        except KeyError:
-            raise KeysUnavailable(f"no current {alg} key for {application_id}") from None
+        key = self._signing.get((application_id, alg))
+        if key is not None:
+            return key
+        jwks = self._current.get(application_id)
+        if jwks is None:
+            jwks = await self._load(application_id, tenant_id)
+        if alg not in jwks:
+            raise KeysUnavailable(f"no current {alg} key for {application_id}")
+        # Parsing is done once per key, and only for the algorithm the application signs with
+        # (checking an RSA private key costs milliseconds).
+        key = self._signing[(application_id, alg)] = jws.SigningKey.from_jwk(jwks[alg])
+        return key
 
     async def prepare(self, application_id: str, tenant_id: str) -> None:
         """Have the keys service create an application's keys now, so its JWKS is published
@@ -52,7 +58,7 @@ class KeyRing:
         except KeysUnavailable as exc:
             log.warning("keyring.prepare_failed", application=application_id, detail=str(exc))
 
-    async def _load(self, application_id: str, tenant_id: str) -> dict[str, jws.SigningKey]:
+    async def _load(self, application_id: str, tenant_id: str) -> dict[str, dict]:
         pending = self._pending.get(application_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -60,7 +66,7 @@ class KeyRing:
         self._pending[application_id] = future
         try:
             keys = await self._fetch(application_id, tenant_id)
-            self._signing[application_id] = keys
+            self._current[application_id] = keys
             future.set_result(keys)
             return keys
         except BaseException as exc:
@@ -70,7 +76,7 @@ class KeyRing:
         finally:
             del self._pending[application_id]
 
-    async def _fetch(self, application_id: str, tenant_id: str) -> dict[str, jws.SigningKey]:
+    async def _fetch(self, application_id: str, tenant_id: str) -> dict[str, dict]:
         url = f"{self.keys_url}/internal/applications/{application_id}/signing-keys"
         try:
             async with self.session.post(url, data=orjson.dumps({"tenant_id": tenant_id}), headers={
@@ -81,11 +87,8 @@ class KeyRing:
                 body = orjson.loads(await resp.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KeysUnavailable(f"keys service unreachable: {type(exc).__name__}") from None
-        keys = {}
-        for item in body["keys"]:
-            if item["status"] == "current":
-                keys[item["alg"]] = jws.SigningKey.from_jwk(item["private_jwk"])
-        log.info("keyring.loaded", application=application_id, kids=[k.kid for k in keys.values()])
+        keys = {item["alg"]: item["private_jwk"] for item in body["keys"] if item["status"] == "current"}
+        log.info("keyring.loaded", application=application_id, kids=[k.get("kid") for k in keys.values()])
         return keys
 
     async def verification_keys(self, application_id: str, kid: str | None) -> jws.VerificationKeys | None:
@@ -111,11 +114,14 @@ class KeyRing:
     def forget(self, application_id: str | None = None) -> None:
         """Drop cached keys of one application (or all): the next use re-fetches."""
         if application_id is None:
+            self._current.clear()
             self._signing.clear()
             self._verify.clear()
         else:
-            self._signing.pop(application_id, None)
+            self._current.pop(application_id, None)
             self._verify.pop(application_id, None)
+            for key in [k for k in self._signing if k[0] == application_id]:
+                del self._signing[key]
 
     async def on_key_event(self, msg) -> None:
         """NATS callback for ``tessera.keys.>``: a key of an application changed."""
@@ -123,5 +129,13 @@ class KeyRing:
             envelope = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             return
-        if str(envelope.get("type", "")).startswith("signing_key."):
-            self.forget(envelope.get("application"))
+        kind = str(envelope.get("type", ""))
+        if not kind.startswith("signing_key."):
+            return
+        application = envelope.get("application")
+        data = envelope.get("data") or {}
+        held = self._current.get(application) or {}
+        if kind in ("signing_key.created", "signing_key.activated") and data.get("status", "current") == "current" \
+                and data.get("kid") in {jwk.get("kid") for jwk in held.values()}:
+            return  # the key this process already signs with (it asked for it at creation)
+        self.forget(application)
