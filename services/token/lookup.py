@@ -33,6 +33,24 @@ class RegistryCache:
         self._apps: OrderedDict[str, Any] = OrderedDict()
         self._clients: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self.tenant_versions: dict[str, int] = {}
+        self._by_issuer: dict[str, str | None] = {}
+
+    async def for_request(self, application_id: str | None, scheme: str, host: str) -> Application | None:
+        """The application a request is for: by its path segment under the public URL, or by a
+        custom issuer (``scheme://host`` or ``scheme://host/segment``) the request was sent to."""
+        if application_id:
+            app = await self.application(application_id)
+            if app is not None:
+                return app
+        issuer = f"{scheme}://{host}" + (f"/{application_id}" if application_id else "")
+        if issuer not in self._by_issuer:
+            found = await self.pool.fetchval(
+                "SELECT id FROM applications WHERE issuer = $1 AND status <> 'deleted'", issuer)
+            self._by_issuer[issuer] = found
+            if len(self._by_issuer) > self.max_entries:
+                self._by_issuer.clear()
+        found = self._by_issuer[issuer]
+        return None if found is None else await self.application(found)
 
     async def application(self, application_id: str) -> Application | None:
         """The application, with ``status`` disabled while its tenant is disabled."""
@@ -75,12 +93,14 @@ class RegistryCache:
 
     def forget_application(self, application_id: str) -> None:
         self._apps.pop(application_id, None)
+        self._by_issuer.clear()   # an issuer may have moved to or from this application
         for key in [k for k in self._clients if k[0] == application_id]:
             del self._clients[key]
 
     def clear(self) -> None:
         self._apps.clear()
         self._clients.clear()
+        self._by_issuer.clear()
         self.tenant_versions.clear()
 
     def on_change(self, scope: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ async def setup(app: web.Application, res: Resources) -> None:
                     GrantLog(res.store, metrics=res.metrics))
     res.on_close.append(issuer.grants.close)
     oauth = OAuthEndpoints(cache, issuer, settings.secret_pepper)
-    discovery = Discovery(cache)
+    discovery = Discovery(cache, settings.public_url)
 
     await res.nc.subscribe(INVALIDATE_SUBJECT, cb=cache.on_broadcast)
     for aggregate in ("tenant", "application", "client"):
@@ -56,6 +56,12 @@ async def setup(app: web.Application, res: Resources) -> None:
     r.add_get("/{application}/.well-known/openid-configuration", discovery)
     r.add_get("/{application}/.well-known/oauth-authorization-server", discovery)
     r.add_get("/.well-known/oauth-authorization-server/{application}", discovery)  # RFC 8414 §3.1
+    # An application with a custom-host issuer (https://login.example.com) is found by the host.
+    r.add_post("/token", oauth.endpoint(oauth.token))
+    r.add_post("/introspect", oauth.endpoint(oauth.introspect))
+    r.add_post("/revoke", oauth.endpoint(oauth.revoke))
+    r.add_get("/.well-known/openid-configuration", discovery)
+    r.add_get("/.well-known/oauth-authorization-server", discovery)
 
 
 SPEC = ServiceSpec(name="token", migrations=Path(__file__).parent / "migrations",

@@ -315,3 +315,26 @@ async def test_disabled_tenant_or_application_issues_no_tokens(suite, make_app, 
     assert (await admin.call("POST", f"/admin/applications/{app.id}/disable")).status_code == 200
     for proc in (suite.token, suite.token2):
         assert (await client_credentials(proc.url, app.id, *auth)).status_code == 404
+
+
+async def test_an_application_with_a_custom_host_issuer_is_served_at_that_host(suite, make_app, admin):
+    app = await make_app()
+    port = suite.public_url.rsplit(":", 1)[1]
+    custom = f"http://localhost:{port}"   # another host than the public URL's 127.0.0.1
+    resp = await admin.call("PATCH", f"/admin/applications/{app.id}", json={"issuer": custom})
+    assert resp.status_code == 200 and resp.json()["issuer"] == custom, resp.text
+    async with httpx.AsyncClient(timeout=30) as http:
+        doc = (await http.get(f"{custom}/.well-known/openid-configuration")).json()
+        assert doc["issuer"] == custom and doc["token_endpoint"] == f"{custom}/token"
+        keys = jws.VerificationKeys.from_jwks((await http.get(doc["jwks_uri"])).json())
+        resp = await http.post(doc["token_endpoint"], auth=(app.client_id, app.client_secret),
+                               data={"grant_type": "client_credentials"})
+        assert resp.status_code == 200, resp.text
+        token = resp.json()["access_token"]
+        _header, claims = jws.verify(token, keys, algorithms=["ES256"], typ="at+jwt")
+        assert claims["iss"] == custom
+        intro = await http.post(doc["introspection_endpoint"], auth=(app.client_id, app.client_secret),
+                                data={"token": token})
+        assert intro.json()["active"] is True and intro.json()["iss"] == custom
+        # The public URL's host knows nothing of that issuer at its root.
+        assert (await http.get(f"{suite.public_url}/.well-known/openid-configuration")).status_code == 404

@@ -21,6 +21,13 @@ def oauth_error(err: OAuthError) -> web.Response:
     return json_response(err.to_body(), status=err.status, headers={**NO_STORE, **err.headers})
 
 
+def request_origin(request: web.Request) -> tuple[str, str]:
+    """The scheme and host the client used (as the gateway or ingress forwarded them)."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    return scheme, host
+
+
 def not_found(what: str = "issuer") -> web.Response:
     return json_response({"error": "not_found", "error_description": f"No such {what}."}, status=404)
 

@@ -22,7 +22,7 @@ from ..oauth.client_credentials import ClientCredentialsGrant
 from ..oauth.errors import InvalidRequest, OAuthError, TemporarilyUnavailable, UnsupportedGrantType
 from ..oauth.params import parse_form
 from ..lookup import RegistryCache
-from .common import NO_STORE, json_response, not_found, oauth_error, read_form
+from .common import NO_STORE, json_response, not_found, oauth_error, read_form, request_origin
 
 log = get_logger("tessera.token.oauth")
 
@@ -36,7 +36,7 @@ class OAuthEndpoints:
         self.pepper = pepper
 
     async def application(self, request: web.Request) -> Application | None:
-        app = await self.registry.application(request.match_info["application"])
+        app = await self.registry.for_request(request.match_info.get("application"), *request_origin(request))
         return app if app is not None and app.active else None
 
     async def authenticate(self, request: web.Request, app: Application, form: dict[str, str]) -> Client:
