@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.fixtures import Admin, App
-from tests.support.tools import require_tool
+from tests.support.tools import missing, require_tool
 
 HERE = Path(__file__).parent
 
@@ -33,13 +32,6 @@ async def get_json(url: str) -> dict:
     return resp.json()
 
 
-def _missing(reason: str) -> None:
-    """Skip on a laptop, fail under CI (as ``require_tool`` does)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, with tests/interop's npm packages installed (`make test` runs npm ci)."""
@@ -47,7 +39,7 @@ def node() -> str:
                                 "Debian 12's own nodejs is 18), then `npm ci --prefix tests/interop`")
     version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
     if int(version.lstrip("v").split(".")[0] or 0) < 20:
-        _missing(f"node {version} is too old: openid-client 6 needs Node.js 20 or newer")
+        missing(f"node {version} is too old: openid-client 6 needs Node.js 20 or newer")
     if not (HERE / "node_modules" / "openid-client" / "package.json").exists():
-        _missing("tests/interop/node_modules is missing: run `make node-deps` (npm ci --prefix tests/interop)")
+        missing("tests/interop/node_modules is missing: run `make node-deps` (npm ci --prefix tests/interop)")
     return path
