@@ -16,8 +16,6 @@ class Metrics:
         self.latency = Histogram("tessera_http_request_seconds", "HTTP request latency",
                                  ["service", "route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-        self.events = Counter("tessera_events_total", "Events relayed or applied",
-                              ["service", "what"], registry=self.registry)
         self.batches = Counter("tessera_event_batches_total", "Group-committed event batches written",
                                ["service", "log"], registry=self.registry)
         self.batched = Counter("tessera_event_batched_total", "Events written in group-committed batches",

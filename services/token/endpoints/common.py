@@ -1,19 +1,15 @@
 """What every OAuth endpoint of the token service shares: form reading, errors, the issuer."""
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
+
+from shared.http.middleware import json_response
 
 from ..oauth.errors import InvalidRequest, OAuthError
 from ..oauth.params import decode_form
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
-
-
-def json_response(body: dict, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
-                        headers=headers)
 
 
 def oauth_error(err: OAuthError) -> web.Response:
