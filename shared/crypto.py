@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import string
+import time
+import uuid
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -22,6 +25,20 @@ def new_id(nbytes: int = 16) -> str:
     """A URL-safe random identifier (default 128 bits)."""
     return secrets.token_urlsafe(nbytes)
 
+
+def new_uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 §5.7): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Event ids use it: ids made one after another sort together, so the index of a service's
+    event ids grows at its right edge instead of touching a random page per insert.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big") & _RANDOM_74
+    return uuid.UUID(int=value & _CLEAR_VERSION_VARIANT | _VERSION_7_VARIANT)
+
+
+_RANDOM_74 = (1 << 80) - 1
+_CLEAR_VERSION_VARIANT = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_VERSION_7_VARIANT = (0x7 << 76) | (0x2 << 62)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
