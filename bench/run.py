@@ -238,9 +238,10 @@ def method(args: argparse.Namespace) -> list[str]:
         "benchmark, the two idle ones beside the one under load.",
         "Only 2xx responses count: wrk's Lua `response()` hook counts every status (bench/wrk/stats.lua) "
         "and the non-2xx are shown separately, as are socket errors and timeouts (10 s).",
-        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a fixed think time D "
+        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a think time of mean D "
         f"per connection (the Lua `delay()` hook, bench/wrk/stats.lua): {args.connections} connections, each "
-        "sending, waiting for the answer, then waiting D ms, offer about connections / (D + response time). "
+        "sending, waiting for the answer, then waiting a random time (exponential, mean D ms, so arrivals are "
+        "Poisson-like and connections do not fall into step), offer about connections / (D + response time). "
         "D is first set for half the measured peak ignoring the response time, one probe run (not counted) "
         "measures the response time, and D is corrected by it; the achieved rate is printed beside the "
         "percentiles. Each connection waits for its answer, so the percentiles under-count queueing "

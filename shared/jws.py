@@ -182,9 +182,12 @@ def _rsa_private(jwk: Mapping[str, Any]) -> rsa.RSAPrivateKey:
     return rsa.RSAPrivateNumbers(p, q, d, dp, dq, qi, rsa.RSAPublicNumbers(e, n)).private_key()
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 def _sign(alg: str, key: Any, data: bytes) -> bytes:
     if alg == "ES256":
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
         return _bytes_of(r, _ES256_COORD) + _bytes_of(s, _ES256_COORD)   # RFC 7518 §3.4: R || S
     if alg == "RS256":
         return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
@@ -328,7 +331,7 @@ def _verified(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
                 return False
             r = int.from_bytes(signature[:_ES256_COORD], "big")
             s = int.from_bytes(signature[_ES256_COORD:], "big")
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
         elif alg == "RS256":
             key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         else:

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import structlog
 
+from . import context
+
 SECRET_KEYS = re.compile(
     r"(pass(word)?|secret|token|authorization|cookie|code|assertion|private|credential|otp|pepper|kek)",
     re.IGNORECASE,
@@ -32,8 +34,10 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
 
 
 def ensure_request_id(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """Every line carries a request id; lines outside a request say so with ``-``."""
-    event_dict.setdefault("request_id", "-")
+    """Every line carries a request id: the request's (``shared.context.request_id``, set by the
+    HTTP middleware), or ``-`` outside a request."""
+    if "request_id" not in event_dict:
+        event_dict["request_id"] = context.request_id.get() or "-"
     return event_dict
 
 
@@ -41,8 +45,19 @@ def _json_dumps(obj: Any, **_kw: Any) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+_level = logging.INFO
+
+
+def enabled(level: int) -> bool:
+    """Whether lines of ``level`` (``logging.INFO``…) are written: hot paths skip building the
+    ones that would be dropped."""
+    return level >= _level
+
+
 def configure_logging(service: str, fmt: str = "auto", level: str = "info") -> None:
     """Configure structlog for the whole process (call once, at start)."""
+    global _level
+    _level = getattr(logging, level.upper())
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = (

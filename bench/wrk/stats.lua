@@ -23,9 +23,13 @@ function response(status, headers, body)
 end
 
 function pace(ms)
-  -- fixed think time per connection: with C connections and latency L, C / (ms + L) req/s
+  -- think time per connection, drawn from an exponential distribution of mean `ms`: with C
+  -- connections and latency L, about C / (ms + L) req/s, arriving like a Poisson process. A
+  -- fixed think time would keep connections in step: answers that leave together (a group
+  -- commit) would come back together, and the latency would measure that burst.
   if ms and ms > 0 then
-    delay = function() return ms end
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+    delay = function() return math.floor(-ms * math.log(1 - math.random()) + 0.5) end
   end
 end
 

@@ -117,4 +117,5 @@ class Issuer:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+    """RFC 3339 UTC, to the second (what a JWT's ``exp`` holds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-import uuid
 
 import orjson
-import structlog
 from aiohttp import web
 
-from .. import context
-from ..logging import get_logger
+from .. import context, crypto
+from ..logging import enabled, get_logger
 from ..metrics import Metrics
 
 log = get_logger("tessera.http")
@@ -49,12 +48,44 @@ class InFlight:
             return False
 
 
+class _RequestMetrics:
+    """The request counter and latency histogram, their labelled children kept per route.
+
+    ``labels()`` takes a lock and validates its arguments on every call; a service answers a
+    handful of (route, method, status) combinations, so each child is looked up once.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], object] = {}
+        self._histograms: dict[str, object] = {}
+
+    def observe(self, route: str, method: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            m = self.metrics
+            counter = self._counters[(route, method, status)] = m.requests.labels(m.service, route, method,
+                                                                                   str(status))
+        counter.inc()
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            histogram = self._histograms[route] = self.metrics.latency.labels(self.metrics.service, route)
+        histogram.observe(elapsed)
+
+
 def request_id_middleware(metrics: Metrics, inflight: InFlight):
+    """Request id (the caller's ``X-Request-Id`` when well formed, else 128 random bits), access
+    log line, metrics, and the one place an unexpected error becomes a 500 ``server_error``.
+
+    Log lines pick the request id up from :data:`shared.context.request_id` (see
+    ``shared.logging``); events record it too.
+    """
+    observed = _RequestMetrics(metrics)
+
     @web.middleware
     async def middleware(request: web.Request, handler):
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        incoming = request.headers.get(REQUEST_ID_HEADER)
+        rid = incoming if incoming and _REQUEST_ID.match(incoming) else crypto.new_request_id()
         token = context.request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -79,13 +110,12 @@ def request_id_middleware(metrics: Metrics, inflight: InFlight):
         finally:
             inflight.leave()
             elapsed = time.perf_counter() - started
-            route = request.match_info.route.resource.canonical if request.match_info.route.resource else "-"
-            metrics.requests.labels(metrics.service, route, request.method, str(status)).inc()
-            metrics.latency.labels(metrics.service, route).observe(elapsed)
-            log.info("http.request", method=request.method, path=request.path, status=status,
-                     duration_ms=round(elapsed * 1000, 2))
+            resource = request.match_info.route.resource
+            observed.observe(resource.canonical if resource is not None else "-", request.method, status, elapsed)
+            if enabled(logging.INFO):
+                log.info("http.request", method=request.method, path=request.path, status=status,
+                         duration_ms=round(elapsed * 1000, 2))
             context.request_id.reset(token)
-            structlog.contextvars.unbind_contextvars("request_id")
         response.headers[REQUEST_ID_HEADER] = rid
         return response
 

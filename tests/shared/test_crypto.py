@@ -27,3 +27,29 @@ def test_secrets_carry_256_bits_and_ids_128():
     assert len(crypto.new_secret()) == 43    # 32 bytes, base64url without padding
     assert len(crypto.new_id()) == 22        # 16 bytes
     assert crypto.new_secret() != crypto.new_secret()
+
+
+def test_random_bytes_never_repeat_across_pages():
+    chunks = [crypto.random_bytes(16) for _ in range(1000)]   # about four pages of the pool
+    assert len(set(chunks)) == len(chunks)
+    assert all(len(c) == 16 for c in chunks)
+    assert len(crypto.random_bytes(5000)) == 5000              # larger than a page: straight from the OS
+
+
+def test_a_forked_child_draws_other_bytes_than_its_parent():
+    import os
+    crypto.random_bytes(1)   # the parent has a partly used page
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, crypto.random_bytes(32))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 32)
+    assert child != crypto.random_bytes(32)
+
+
+def test_client_ids_are_alphanumeric_and_use_the_whole_alphabet():
+    ids = [crypto.new_client_id() for _ in range(2000)]
+    assert all(len(i) == 22 and i.isalnum() and i.isascii() for i in ids)
+    assert set("".join(ids)) == set(crypto._ALPHANUMERIC)
