@@ -29,7 +29,9 @@ async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int
 async def migrate(url: str, schema: str, migrations: Path | None) -> list[str]:
     """Create ``schema`` with its event store and apply pending ``NNN_name.sql`` files, in order.
 
-    Each file runs in its own transaction; an advisory lock keeps two starting replicas from
+    The event store's file (``shared/events/event_store.sql``) is idempotent and runs at every
+    start, like a repeatable migration: the store's shape follows the code of the release (its
+    changes must be expand-only and lock-free on a re-run, see the file). Each file runs in its own transaction; an advisory lock keeps two starting replicas from
     migrating at once. Returns the names applied.
     """
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
@@ -44,12 +46,13 @@ async def migrate(url: str, schema: str, migrations: Path | None) -> list[str]:
         if migrations is not None and migrations.is_dir():
             files += [(p.name, p.read_text()) for p in sorted(migrations.glob("*.sql"))]
         for name, sql in files:
-            if name in done:
+            if name in done and name != files[0][0]:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-            applied.append(name)
+                if name not in done:
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    applied.append(name)
     finally:
         await conn.close()
     return applied

@@ -31,7 +31,7 @@ from .db import create_pool, migrate
 from .events import EventStore, Projection
 from .events.bus import ensure_stream
 from .events.consumer import Consumer
-from .events.outbox import OutboxRelay
+from .events.outbox import FastPath, OutboxRelay
 from .events.projection import replay
 from .http.middleware import InFlight, json_response, request_id_middleware
 from .logging import configure_logging, get_logger
@@ -54,6 +54,7 @@ class Resources:
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
     relay: OutboxRelay | None = None
+    fast_path: FastPath | None = None
     on_reconnect: list[Callable[[], None]] = field(default_factory=list)
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)   # before pools close
     ready: bool = False
@@ -154,6 +155,11 @@ def build_app(res: Resources) -> web.Application:
 
 
 async def start_workers(res: Resources) -> None:
+    # This process publishes its own commits at once (the fast path); one replica's relay
+    # sweeps what any process left (ADR 0004).
+    res.fast_path = FastPath(res.pool, res.nc)
+    res.store.fast_path = res.fast_path
+    res.tasks.append(asyncio.create_task(res.fast_path.run(), name="outbox-fast-path"))
     res.relay = OutboxRelay(res.pool, res.nc, res.settings.service)
     res.tasks.append(asyncio.create_task(res.relay.run(), name="outbox-relay"))
     for consumer in res.consumers:
@@ -161,6 +167,11 @@ async def start_workers(res: Resources) -> None:
 
 
 async def stop_workers(res: Resources, timeout: float) -> None:
+    if res.fast_path is not None:
+        # After the last request: publish what is queued while NATS is still up. A later commit
+        # (none is expected) is named to the sweep by NOTIFY; what the flush misses, a sweep takes.
+        res.store.fast_path = None
+        await res.fast_path.close(min(timeout, 5.0))
     if res.relay is not None:
         res.relay.stop()
     for consumer in res.consumers:

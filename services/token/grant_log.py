@@ -8,25 +8,31 @@ together — one statement, one commit — with no added delay when the service 
 Each event carries its guard: it is written only if its client and application are still at
 the versions the request saw and client, application and tenant are active. An event whose
 guard fails is not written and its request gets :class:`GuardFailed`.
+
+The statement writes the events and their outbox rows (positions only). After it commits, the
+written events go to the store's fast path, which publishes them in the background: a
+response waits for Postgres only, never for NATS (ADR 0004). Without a fast path, a NOTIFY
+names them to the sweep.
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 import asyncpg
-import orjson
 
 from shared.events import ConcurrencyError, Event, EventStore, GuardFailed, NewEvent
+from shared.events.store import NOTIFY_MAX_POSITIONS
 from shared.metrics import Metrics
 
 MAX_BATCH = 512
 
-_WRITE = """
+_WRITE = f"""
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
         AS i(id uuid, stream text, sequence int, type text, version int, tenant text, application text,
-             request_id text, actor text, occurred_at timestamptz, data jsonb, nats_subject text, payload text,
+             request_id text, actor text, occurred_at timestamptz, data jsonb,
              client_id text, client_version int, application_version int)
 ),
 ok AS (
@@ -43,9 +49,11 @@ ev AS (
     FROM ok ORDER BY occurred_at
     RETURNING id, position
 ),
-ob AS (INSERT INTO outbox (position, id, subject, payload)
-       SELECT ev.position, ev.id, ok.nats_subject, convert_to(ok.payload, 'UTF8') FROM ev JOIN ok USING (id)),
-wake AS (SELECT pg_notify($2, '') FROM (SELECT 1 FROM ev LIMIT 1) one)
+ob AS (INSERT INTO outbox (position) SELECT position FROM ev),
+-- Only without a fast path ($2 is the channel then): name the positions to the sweep.
+wake AS (SELECT pg_notify($2, CASE WHEN count(*) <= {NOTIFY_MAX_POSITIONS}
+                                   THEN string_agg(position::text, ',') ELSE '' END)
+         FROM ev WHERE $2::text IS NOT NULL HAVING count(*) > 0)
 SELECT ev.id, ev.position, (SELECT count(*) FROM wake) AS woken FROM ev
 """
 
@@ -84,40 +92,50 @@ class GrantLog:
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+            fast_path = self.store.fast_path
             try:
-                written = await self._write(batch)
-            except asyncpg.UniqueViolationError:
-                written = await self._one_by_one(batch)
+                try:
+                    written = await self._write(batch, notify=fast_path is None)
+                except asyncpg.UniqueViolationError:
+                    written = await self._one_by_one(batch, notify=fast_path is None)
             except BaseException as exc:  # noqa: BLE001 - every waiter learns of the failure
                 for item in batch:
                     if not item.done.done():
                         item.done.set_exception(exc)
                 continue
+            # Committed. In position order, which is commit order within the batch.
+            recorded = sorted((replace(item.event, position=written[item.event.id])
+                               for item in batch if item.event.id in written), key=attrgetter("position"))
+            if fast_path is not None:   # published from memory, in the background
+                fast_path.submit(recorded)
             self.batches += 1
             if self.metrics is not None:
                 self.metrics.batches.labels(self.metrics.service, "grants").inc()
                 self.metrics.batched.labels(self.metrics.service, "grants").inc(len(batch))
+            by_id = {event.id: event for event in recorded}
             for item in batch:
                 if item.done.done():
                     continue
-                position = written.get(item.event.id)
-                if position is None:
+                event = by_id.get(item.event.id)
+                if event is None:
                     item.done.set_exception(GuardFailed(item.event.stream))
                 else:
-                    item.done.set_result(replace(item.event, position=position))
+                    item.done.set_result(event)
 
-    async def _write(self, batch: list[_Pending]) -> dict:
+    async def _write(self, batch: list[_Pending], *, notify: bool) -> dict:
         # One JSON document for the whole batch: one parameter to encode, Postgres unpacks it.
-        rows = []
-        for pending in batch:
-            envelope = pending.event.envelope()
-            rows.append({**envelope, "nats_subject": pending.event.subject, "payload": orjson.dumps(envelope).decode(),
-                         "client_id": pending.client_id, "client_version": pending.client_version,
-                         "application_version": pending.application_version})
+        # (The jsonb codec's orjson writes the UUID and datetime values itself.)
+        rows = [{"id": e.id, "stream": e.stream, "sequence": e.sequence, "type": e.type, "version": e.version,
+                 "tenant": e.tenant, "application": e.application, "request_id": e.request_id,
+                 "actor": e.actor, "occurred_at": e.occurred_at, "data": e.data,
+                 "client_id": p.client_id, "client_version": p.client_version,
+                 "application_version": p.application_version}
+                for p in batch for e in (p.event,)]
+        channel = self.store.notify_channel if notify else None
         if self._conn is None or self._conn.is_closed():
             self._conn = await self.store.pool.acquire()   # held: no per-batch acquire and reset
         try:
-            result = await self._conn.fetch(_WRITE, rows, self.store.notify_channel)
+            result = await self._conn.fetch(_WRITE, rows, channel)
         except (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError):
             await self._release()
             raise
@@ -134,12 +152,12 @@ class GrantLog:
     async def close(self) -> None:
         await self._release()
 
-    async def _one_by_one(self, batch: list[_Pending]) -> dict:
+    async def _one_by_one(self, batch: list[_Pending], *, notify: bool) -> dict:
         """A stream collision spoiled the batch: write each alone so only the colliding one fails."""
         written = {}
         for item in batch:
             try:
-                written.update(await self._write([item]))
+                written.update(await self._write([item], notify=notify))
             except asyncpg.UniqueViolationError:
                 item.done.set_exception(ConcurrencyError(item.event.stream, 0))
         return written

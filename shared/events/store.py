@@ -2,21 +2,23 @@
 
 Append-only, unique ``(stream, sequence)``, optimistic concurrency: an append names the
 sequence it expects the stream to be at, and a conflicting append fails with
-:class:`ConcurrencyError` having written nothing. The same transaction writes the outbox row
-that the relay publishes to NATS, and every local projection's read-model change.
+:class:`ConcurrencyError` having written nothing. The same transaction writes the events'
+outbox rows (their positions) and every local projection's read-model change. After the commit
+the events go to the process's fast path, if one is attached; otherwise a NOTIFY names them to
+the service's sweep (ADR 0004).
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import AsyncIterator, Sequence
 
 import asyncpg
-import orjson
 
 from .. import context
+from ..crypto import new_uuid7
 from .model import Event, NewEvent, registry
+from .outbox import FastPath
 from .projection import Projection
 
 
@@ -36,10 +38,15 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $
                      $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[])
 RETURNING position
 """
-_INSERT_OUTBOX = """
-INSERT INTO outbox (position, id, subject, payload)
-SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bytea[])
-"""
+_INSERT_OUTBOX = "INSERT INTO outbox (position) SELECT unnest($1::bigint[])"
+# A NOTIFY payload is under 8000 bytes: beyond this many positions, name none (the sweep then
+# publishes every row committed before it).
+NOTIFY_MAX_POSITIONS = 300
+
+
+def notify_payload(positions: Sequence[int]) -> str:
+    """What a NOTIFY to the sweep carries: the positions to publish now ('' for all)."""
+    return ",".join(map(str, positions)) if len(positions) <= NOTIFY_MAX_POSITIONS else ""
 
 
 class GuardFailed(Exception):
@@ -49,34 +56,45 @@ class GuardFailed(Exception):
 class EventStore:
     """Appends and reads the events of one service (its pool's search_path is its schema)."""
 
-    def __init__(self, pool: asyncpg.Pool, service: str, projections: Sequence[Projection] = ()) -> None:
+    def __init__(self, pool: asyncpg.Pool, service: str, projections: Sequence[Projection] = (), *,
+                 fast_path: FastPath | None = None) -> None:
         self.pool = pool
         self.service = service
         self.projections = list(projections)
         self.notify_channel = f"tessera_outbox_{service}"
+        # Publishes committed events from memory; None (tests, tools): the sweep, woken by NOTIFY.
+        self.fast_path = fast_path
 
     async def append(self, stream: str, expected: int, new: Sequence[NewEvent], *,
                      conn: asyncpg.Connection | None = None) -> list[Event]:
-        """Append ``new`` to ``stream``, which the caller saw at sequence ``expected`` (0: new)."""
+        """Append ``new`` to ``stream``, which the caller saw at sequence ``expected`` (0: new).
+
+        Inside a transaction of the caller's (``conn`` already in one), the events are committed
+        only with it, maybe never: they are not handed to the fast path but named in a NOTIFY,
+        which Postgres delivers to the sweep only if that transaction commits.
+        """
         if conn is None:
             async with self.pool.acquire() as conn:
                 return await self.append(stream, expected, new, conn=conn)
+        fast_path = None if conn.is_in_transaction() else self.fast_path
         events = self.build(stream, expected, new)
         try:
             async with conn.transaction():
                 positions = await conn.fetch(_INSERT_EVENTS, *self._columns(events))
                 events = [_with_position(e, row["position"]) for e, row in zip(events, positions)]
-                await conn.execute(_INSERT_OUTBOX, [e.position for e in events], [e.id for e in events],
-                                   [e.subject for e in events],
-                                   [orjson.dumps(e.envelope()) for e in events])
+                await conn.execute(_INSERT_OUTBOX, [e.position for e in events])
                 for event in events:
                     for projection in self.projections:
                         await projection.apply(conn, event)
-                await conn.execute("SELECT pg_notify($1, '')", self.notify_channel)
+                if fast_path is None:
+                    await conn.execute("SELECT pg_notify($1, $2)", self.notify_channel,
+                                       notify_payload([e.position for e in events]))
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_stream_sequence":
                 raise ConcurrencyError(stream, expected) from None
             raise
+        if fast_path is not None:    # committed: publish from memory, in the background
+            fast_path.submit(events)
         return events
 
     def build(self, stream: str, expected: int, new: Sequence[NewEvent]) -> list[Event]:
@@ -86,7 +104,7 @@ class EventStore:
         for offset, item in enumerate(new, start=1):
             etype = registry.get(item.type)
             out.append(Event(
-                id=uuid.uuid4(), type=item.type, version=etype.version, stream=stream,
+                id=new_uuid7(), type=item.type, version=etype.version, stream=stream,
                 sequence=expected + offset, occurred_at=now, service=self.service,
                 tenant=item.tenant, application=item.application,
                 request_id=context.request_id.get(), actor=context.actor.get(), data=item.data,

@@ -1,7 +1,10 @@
 import asyncio
+import uuid
 
+import asyncpg
 import pytest
 
+from shared.db import EVENT_STORE_SQL
 from shared.events import ConcurrencyError, EventStore
 from shared.events.projection import replay
 
@@ -21,7 +24,72 @@ async def test_append_assigns_sequences_and_updates_read_model_in_same_transacti
     assert await store.pool.fetchval("SELECT value FROM counters WHERE name = 'a'") == 5
     assert [e.type for e in await store.load("counter:a")] == ["counter.created", "counter.incremented",
                                                               "counter.incremented"]
-    assert await store.pool.fetchval("SELECT count(*) FROM outbox") == 3
+    # The outbox holds the positions only; the relay reads the rest from the events.
+    outbox = await store.pool.fetch("SELECT * FROM outbox ORDER BY position")
+    assert [r["position"] for r in outbox] == [e.position for e in events]
+    assert all(r["payload"] is None and r["subject"] is None for r in outbox)
+
+
+async def test_event_ids_are_time_ordered_uuid7(store):
+    events = await store.append("counter:u", 0, [created("u"), incremented(1), incremented(2)])
+    assert all(e.id.version == 7 for e in events)
+    assert sorted(e.id.int >> 80 for e in events) == [e.id.int >> 80 for e in events]  # ms prefix
+
+
+async def test_append_without_a_fast_path_names_its_positions_to_the_sweep(store):
+    heard = asyncio.Queue()
+
+    def listen(*args):
+        heard.put_nowait(args[-1])
+
+    async with store.pool.acquire() as conn:
+        await conn.add_listener(store.notify_channel, listen)
+        events = await store.append("counter:n", 0, [created("n"), incremented(1)])
+        payload = await asyncio.wait_for(heard.get(), 5)
+        await conn.remove_listener(store.notify_channel, listen)
+    assert payload == ",".join(str(e.position) for e in events)
+
+
+async def test_event_store_sql_migrates_an_old_outbox_in_place_keeping_its_rows(servers):
+    """A database from before ADR 0004 (outbox rows with subject and payload, NOT NULL)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(servers["TESSERA_DATABASE_URL"], server_settings={"search_path": schema})
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute("CREATE TABLE outbox (position bigint PRIMARY KEY, id uuid NOT NULL,"
+                           " subject text NOT NULL, payload bytea NOT NULL)")
+        await conn.execute("INSERT INTO outbox VALUES (7, gen_random_uuid(), 'tessera.t._.a.b', '{}')")
+        for _ in range(2):                                      # idempotent: runs again harmlessly
+            await conn.execute(EVENT_STORE_SQL.read_text())
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE position = 7") == 1  # not lost
+        await conn.execute("INSERT INTO outbox (position) VALUES (8)")                   # the new shape
+        # An old release's writer still works during a rolling update.
+        await conn.execute("INSERT INTO outbox VALUES (9, gen_random_uuid(), 'tessera.t._.a.b', '{}')")
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+async def test_migrate_brings_an_existing_event_store_up_to_the_release(servers):
+    """A schema whose event store was made by an earlier release (its file recorded as applied)
+    still gets the store's later changes: migrate() runs event_store.sql at every start."""
+    from shared.db import migrate
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    url = servers["TESSERA_DATABASE_URL"]
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz "
+                           "NOT NULL DEFAULT now())")
+        await conn.execute("INSERT INTO schema_migrations (name) VALUES ('000_event_store.sql')")
+        await conn.execute("CREATE TABLE outbox (position bigint PRIMARY KEY, id uuid NOT NULL,"
+                           " subject text NOT NULL, payload bytea NOT NULL)")
+        assert await migrate(url, schema, None) == []          # nothing new is recorded…
+        await conn.execute("INSERT INTO outbox (position) VALUES (1)")   # …but the outbox has its new shape
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0   # and the rest of the store exists
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
 
 
 async def test_conflicting_append_fails_and_writes_nothing(store):

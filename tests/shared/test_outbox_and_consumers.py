@@ -1,4 +1,8 @@
-"""The outbox relays every event to JetStream through a NATS outage; consumers apply each once."""
+"""The outbox relays every event to JetStream through a NATS outage; consumers apply each once.
+
+Two paths publish (ADR 0004): the fast path of the process that committed, from memory, and
+the sweep (the leader relay) for what the fast paths left or a NOTIFY names.
+"""
 import asyncio
 import uuid
 
@@ -7,10 +11,10 @@ import orjson
 import pytest
 
 from shared.embedded import EmbeddedNats
-from shared.events import EventStore
+from shared.events import EventStore, NewEvent
 from shared.events.bus import STREAM, ensure_stream
 from shared.events.consumer import Consumer
-from shared.events.outbox import OutboxRelay
+from shared.events.outbox import FastPath, OutboxRelay
 
 from .events_fixtures import COUNTERS_DDL, counters, created, incremented
 
@@ -48,15 +52,18 @@ async def _stream_event_ids(url: str) -> list[str]:
         await nc.close()
 
 
-async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, own_nats):
+@pytest.mark.parametrize("fast", [False, True], ids=["sweep", "fast-path-and-sweep"])
+async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, own_nats, fast):
     _name, pool = schema
     await pool.execute(COUNTERS_DDL)
-    store = EventStore(pool, "test", [counters])
     nc = await nats.connect(own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     await ensure_stream(js)
-    relay = OutboxRelay(pool, nc, "test", batch=20, poll_interval=0.1, publish_timeout=1.0)
+    fast_path = FastPath(pool, nc, publish_timeout=1.0) if fast else None
+    store = EventStore(pool, "test", [counters], fast_path=fast_path)
+    relay = OutboxRelay(pool, nc, "test", batch=20, poll_interval=0.1, publish_timeout=1.0, grace=0.5)
     task = asyncio.create_task(relay.run())
+    fast_task = asyncio.create_task(fast_path.run()) if fast else None
     written = []
     try:
         written += await store.append("counter:x", 0, [created("x")])
@@ -75,6 +82,9 @@ async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, ow
     finally:
         relay.stop()
         await task
+        if fast_task is not None:
+            await fast_path.close(5)
+            await fast_task
         await nc.close()
     published = await _stream_event_ids(own_nats.url)
     assert sorted(published) == sorted(str(e.id) for e in written)
@@ -126,7 +136,7 @@ async def test_consumer_reading_jetstream_survives_unacked_redelivery(schema, na
     service = f"svc{uuid.uuid4().hex[:8]}"
     store = EventStore(pool, service, [])
     events = await store.append("counter:j", 0, [created("j")] + [incremented(1) for _ in range(19)])
-    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1)
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0.2)
     relay_task = asyncio.create_task(relay.run())
 
     async def handler(conn, event):
@@ -165,14 +175,232 @@ async def test_a_row_that_can_never_be_published_does_not_block_the_ones_after_i
     await ensure_stream(js)
     service = f"svc{uuid.uuid4().hex[:8]}"
     store = EventStore(pool, service, [])
-    await pool.execute("INSERT INTO outbox (position, id, subject, payload) VALUES (0, gen_random_uuid(), "
-                       "'not-a-tessera-subject', '{}')")
+    # A position with no event, and an event whose type makes no subject: set aside, logged.
+    await pool.execute("INSERT INTO outbox (position) VALUES (0)")
+    bad = await pool.fetchval(
+        "INSERT INTO events (id, stream, sequence, type, version, occurred_at, data) "
+        "VALUES (gen_random_uuid(), 'odd:1', 1, 'noverb', 1, now(), '{}') RETURNING position")
+    await pool.execute("INSERT INTO outbox (position) VALUES ($1)", bad)
     events = await store.append("counter:p", 0, [created("p"), incremented(1)])
-    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1)
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0.2)
     task = asyncio.create_task(relay.run())
     try:
         assert await _eventually(lambda: _count_outbox(pool, 0))
     finally:
         relay.stop()
         await task
-    assert relay.published == len(events)
+    assert relay.published == len(events) and relay.dead == 2
+
+
+# The fast path -------------------------------------------------------------------------------------
+class _Seen:
+    """Every message on a service's subjects, as received (core NATS sees JetStream publishes)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def take(self, msg) -> None:
+        self.messages.append(msg)
+
+    @property
+    def ids(self) -> list[str]:
+        return [orjson.loads(m.data)["id"] for m in self.messages]
+
+
+async def _watch(nc, service: str) -> _Seen:
+    seen = _Seen()
+    await nc.subscribe(f"tessera.{service}.>", cb=seen.take)
+    await nc.flush()
+    return seen
+
+
+async def _no_outbox(pool):
+    return await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_fast_path_publishes_committed_events_at_once_without_a_sweep(schema, nats_client):
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    fast_path = FastPath(pool, nats_client)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    try:
+        written = await store.append("counter:q", 0, [created("q")])
+        for seq in range(1, 30):
+            written += await store.append("counter:q", seq, [incremented(seq)])
+        # No relay runs: the fast path alone publishes, then deletes the rows.
+        assert await _eventually(lambda: _true(len(seen.messages) == 30), timeout=3)
+        assert await _eventually(lambda: _no_outbox(pool), timeout=3)
+    finally:
+        await fast_path.close(5)
+        await task
+    assert seen.ids == [str(e.id) for e in written]            # in commit order
+    assert [m.headers["Nats-Msg-Id"] for m in seen.messages] == seen.ids
+    assert fast_path.published == 30 and fast_path.left == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_events_a_fast_path_never_published_are_swept_after_the_grace(schema, nats_client):
+    """A process that committed and died before publishing (its fast path never ran)."""
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    dead = FastPath(pool, nats_client)                        # never run
+    store = EventStore(pool, service, [], fast_path=dead)
+    written = await store.append("counter:d", 0, [created("d"), incremented(1), incremented(2)])
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=1.5)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.7)
+        assert seen.messages == [] and await pool.fetchval("SELECT count(*) FROM outbox") == 3  # within the grace
+        assert await _eventually(lambda: _no_outbox(pool), timeout=10)
+    finally:
+        relay.stop()
+        await task
+    assert await _eventually(lambda: _true(len(seen.messages) == 3), timeout=3)
+    assert seen.ids == [str(e.id) for e in written]            # in position order
+
+
+async def test_fast_path_leaves_events_to_the_sweep_while_nats_is_down(schema, own_nats):
+    _name, pool = schema
+    nc = await nats.connect(own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    await ensure_stream(nc.jetstream())
+    fast_path = FastPath(pool, nc, publish_timeout=0.5)
+    store = EventStore(pool, "test", [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    try:
+        await asyncio.to_thread(own_nats.stop)
+        assert await _eventually(lambda: _true(not nc.is_connected), timeout=10)
+        written = await store.append("counter:n", 0, [created("n"), incremented(1)])
+        assert await _eventually(lambda: _true(fast_path.left == 2), timeout=3)
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2         # held for the sweep
+        await asyncio.to_thread(own_nats.start)
+        relay = OutboxRelay(pool, nc, "test", poll_interval=0.1, grace=0.2)
+        relay_task = asyncio.create_task(relay.run())
+        try:
+            assert await _eventually(lambda: _no_outbox(pool), timeout=20)
+        finally:
+            relay.stop()
+            await relay_task
+    finally:
+        await fast_path.close(5)
+        await task
+        await nc.close()
+    assert sorted(await _stream_event_ids(own_nats.url)) == sorted(str(e.id) for e in written)
+
+
+async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
+    """The sweep rebuilds the envelope from the stored event: byte for byte the fast path's."""
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    fast_path = FastPath(pool, nats_client)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    # Keys in an order jsonb does not keep, nested, and non-ASCII text.
+    data = {"zeta": 1, "name": "b", "nested": {"y": [1, "ü"], "x": None}, "a": "€"}
+    try:
+        (event,) = await store.append("counter:b", 0, [NewEvent("counter.created", data, tenant="t1")])
+        assert await _eventually(lambda: _no_outbox(pool), timeout=3)
+    finally:
+        await fast_path.close(5)
+        await task
+    # As if the fast path's delete was lost: the sweep publishes the event again.
+    await pool.execute("INSERT INTO outbox (position) VALUES ($1)", event.position)
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0)
+    relay_task = asyncio.create_task(relay.run())
+    try:
+        assert await _eventually(lambda: _no_outbox(pool), timeout=5)
+    finally:
+        relay.stop()
+        await relay_task
+    assert await _eventually(lambda: _true(len(seen.messages) == 2), timeout=3)
+    fast, swept = (m.data for m in seen.messages)
+    assert fast == swept
+    assert {m.subject for m in seen.messages} == {event.subject}
+    assert orjson.loads(fast)["data"] == data
+
+
+async def test_events_appended_in_a_callers_transaction_wait_for_its_commit(schema, nats_client):
+    """Not handed to the fast path (the caller may still roll back): a NOTIFY names them to the
+    sweep, which Postgres delivers only on commit, and the sweep publishes them at once."""
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    fast_path = FastPath(pool, nats_client)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)   # no sweep by age
+    tasks = [asyncio.create_task(fast_path.run()), asyncio.create_task(relay.run())]
+    try:
+        assert await _eventually(lambda: _true(relay.leading), timeout=5)
+        async with pool.acquire() as conn:
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await store.append("counter:r", 0, [created("r")], conn=conn)
+                    raise RuntimeError("the caller changes its mind")
+            async with conn.transaction():
+                written = await store.append("counter:c", 0, [created("c")], conn=conn)
+                await asyncio.sleep(0.5)
+                assert seen.messages == []                      # not before the commit
+        assert await _eventually(lambda: _true(len(seen.messages) == 1), timeout=5)
+        assert await _eventually(lambda: _no_outbox(pool), timeout=5)
+    finally:
+        relay.stop()
+        await fast_path.close(5)
+        await asyncio.gather(*tasks)
+    assert seen.ids == [str(written[0].id)] and fast_path.published == 0 and relay.published == 1
+
+
+async def test_a_full_fast_path_queue_leaves_events_to_the_sweep(schema, nats_client):
+    _name, pool = schema
+    fast_path = FastPath(pool, nats_client, max_queued=2)        # not running: nothing drains it
+    store = EventStore(pool, f"svc{uuid.uuid4().hex[:8]}", [], fast_path=fast_path)
+    await store.append("counter:f", 0, [created("f"), incremented(1)])
+    await store.append("counter:f", 2, [incremented(2)])
+    assert len(fast_path._queue) == 2 and fast_path.left == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 3
+
+
+async def test_closing_the_fast_path_flushes_what_is_queued(schema, nats_client):
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    fast_path = FastPath(pool, nats_client, delete_interval=60)  # only the flush deletes
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    await store.append("counter:s", 0, [created("s")] + [incremented(i) for i in range(1, 50)])
+    await fast_path.close(5)
+    await asyncio.wait_for(task, 1)                             # run() returns after the flush
+    assert fast_path.published == 50
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    await store.append("counter:s", 50, [incremented(50)])      # closed: left to the sweep
+    assert fast_path.left == 1 and await pool.fetchval("SELECT count(*) FROM outbox") == 1
+    assert await _eventually(lambda: _true(len(seen.messages) == 50), timeout=3)
+
+
+async def test_a_notify_too_long_to_name_its_positions_wakes_the_sweep_for_all(schema, nats_client):
+    _name, pool = schema
+    await ensure_stream(nats_client.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = await _watch(nats_client, service)
+    store = EventStore(pool, service, [])                        # no fast path: a NOTIFY
+    relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)
+    task = asyncio.create_task(relay.run())
+    try:
+        assert await _eventually(lambda: _true(relay.leading), timeout=5)
+        written = await store.append("counter:l", 0, [created("l")] + [incremented(1) for _ in range(400)])
+        assert await _eventually(lambda: _no_outbox(pool), timeout=10)
+    finally:
+        relay.stop()
+        await task
+    assert await _eventually(lambda: _true(len(seen.messages) == 401), timeout=3)
+    assert seen.ids == [str(e.id) for e in written]

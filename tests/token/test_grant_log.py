@@ -1,12 +1,14 @@
 """Grant events are group-committed, each guarded by the client and application it was decided on."""
 import asyncio
+import uuid
 
 import orjson
-
 import pytest
 
 from services.token.grant_log import GrantLog
-from shared.events import GuardFailed, NewEvent
+from shared.events import EventStore, GuardFailed, NewEvent
+from shared.events.bus import ensure_stream
+from shared.events.outbox import FastPath
 
 from .registry_fixtures import registry, token_schema, token_settings  # noqa: F401 - fixtures
 
@@ -36,11 +38,50 @@ async def test_concurrent_grants_are_written_together_each_exactly_once(registry
     assert log.batches < 60  # requests that arrived during a write shared the next one
     pool = registry.pool
     assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'access_token.issued'") == 60
-    outbox = await pool.fetch("SELECT o.subject, o.payload, e.id FROM outbox o JOIN events e USING (id) "
+    # Without a fast path every event waits in the outbox (its position) for the sweep.
+    outbox = await pool.fetch("SELECT o.position, e.id FROM outbox o JOIN events e USING (position) "
                               "WHERE e.type = 'access_token.issued'")
-    assert len(outbox) == 60
-    assert {r["subject"] for r in outbox} == {"tessera.token.acme.access_token.issued"}
-    assert all(orjson.loads(r["payload"])["id"] == str(r["id"]) for r in outbox)
+    assert sorted(r["position"] for r in outbox) == sorted(e.position for e in events)
+    assert {r["id"] for r in outbox} == {e.id for e in events}
+
+
+async def _grant_rows(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox JOIN events USING (position)"
+                               " WHERE type = 'access_token.issued'")
+
+
+async def test_with_a_fast_path_every_grant_is_published_after_its_commit(registry, nats_client):
+    app, client = await _setup(registry)
+    await ensure_stream(nats_client.jetstream())
+    # A service name of its own: these hand-made grants stay out of the session's event contract.
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    seen = []
+
+    async def take(msg):
+        seen.append(msg)
+
+    await nats_client.subscribe(f"tessera.{service}.>", cb=take)
+    await nats_client.flush()
+    fast_path = FastPath(registry.pool, nats_client)
+    log = GrantLog(EventStore(registry.pool, service, fast_path=fast_path))
+    task = asyncio.create_task(fast_path.run())
+    try:
+        events = await asyncio.gather(*(
+            log.record(f"grant:g{i}", _issued(f"g{i}"), client_id=client.client_id, client_version=client.version,
+                       application_version=app.version) for i in range(60)))
+        for _ in range(100):
+            if len(seen) == 60 and not await _grant_rows(registry.pool):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await fast_path.close(5)
+        await task
+        await log.close()
+    assert log.batches < 60
+    assert [orjson.loads(m.data)["id"] for m in seen] == [str(e.id) for e in sorted(events, key=lambda e: e.position)]
+    assert {m.subject for m in seen} == {f"tessera.{service}.acme.access_token.issued"}
+    assert await _grant_rows(registry.pool) == 0                # acked, then deleted
+    assert fast_path.published == 60
 
 
 async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(registry):
@@ -63,3 +104,4 @@ async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(regi
     results = await asyncio.gather(bad, good, return_exceptions=True)
     await log.close()
     assert isinstance(results[0], GuardFailed) and results[1].stream == "grant:o"
+    assert await _grant_rows(registry.pool) == 1                # the refused ones have no outbox row

@@ -39,7 +39,8 @@ async def test_create_application_writes_it_and_its_default_client_with_a_usable
     assert matches(registry.settings.secret_pepper, created.client_secret, client.secret_hashes[0].hash)
     types = [r["type"] for r in await registry.pool.fetch("SELECT type FROM events ORDER BY position")]
     assert types == ["tenant.created", "application.created", "client.created"]
-    assert await registry.pool.fetchval("SELECT count(*) FROM outbox") == 3
+    # Each event waits in the outbox (by its position) for the relay.
+    assert await registry.pool.fetchval("SELECT count(*) FROM outbox JOIN events USING (position)") == 3
 
 
 async def test_create_application_with_the_code_grant_needs_redirect_uris_and_writes_nothing_without(registry):
