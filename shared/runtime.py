@@ -9,6 +9,7 @@ NATS subscriptions, and exits 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -213,6 +214,10 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
     await start_workers(res)
+    # What start-up made lives as long as the process: keep it out of the cyclic collector's
+    # scans (fewer, shorter pauses under load).
+    gc.collect()
+    gc.freeze()
     res.ready = True
     log.info("service.listening", url=f"http://{settings.host}:{settings.port}")
     await stop.wait()

@@ -91,6 +91,7 @@ class GrantLog:
 
     async def _drain(self) -> None:
         while self._queue:
+            await asyncio.sleep(0)   # let requests the loop has already read join this batch
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
             fast_path = self.store.fast_path
             try:
