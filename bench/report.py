@@ -68,6 +68,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     scaling: list[ScalingRow] = field(default_factory=list)
     usage: dict[str, Usage] = field(default_factory=dict)   # process label -> memory and CPU
+    members: dict[str, list[str]] = field(default_factory=dict)   # system -> its process labels
     idle_cpu: float | None = None       # all server processes together, nothing under load
     cpu_ledger: dict[str, float] = field(default_factory=dict)   # machine CPU shares over the run
     problems: list[str] = field(default_factory=list)
@@ -187,6 +188,39 @@ def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def cost_table(report: Report) -> str:
+    """Microseconds of server CPU per successful request: each system's processes' CPU time over
+    its throughput rounds, divided by the 2xx answers of those rounds; Tessera's split by process."""
+    tessera = [label for label in report.members.get("tessera", []) if label in report.usage]
+    systems = [name for name in ("ceiling", "peer", "tessera") if name in report.members]
+    lines = ["| Scenario | " + " | ".join(TITLES[name] for name in systems) + " | Tessera by process |",
+             "|---|" + "---:|" * len(systems) + "---|"]
+    for row in report.rows:
+        if not row.scenario.measured:
+            continue
+        cells, split = [], ""
+        for name in systems:
+            per = _cost_per_request(report, row, name, report.members[name])
+            cells.append("—" if per is None else f"{sum(per.values()):,.0f}")
+            if name == "tessera" and per:
+                split = ", ".join(f"{label.removesuffix(' service')} {us:,.0f}"
+                                  for label, us in sorted(per.items(), key=lambda kv: -kv[1]) if us >= 0.5)
+        lines.append(f"| {row.scenario.title} | " + " | ".join(cells) + f" | {split or '—'} |")
+    return "\n".join(lines)
+
+
+def _cost_per_request(report: Report, row: Row, system: str, labels: list[str]) -> dict[str, float] | None:
+    cell = row.cells.get(system)
+    if cell is None or cell.measurement is None or not cell.measurement.rounds:
+        return None
+    served = sum(r.ok for r in cell.measurement.rounds)
+    key = row.scenario.key
+    cpu = {label: report.usage[label].cpu_s.get(key) for label in labels if label in report.usage}
+    if not served or not any(cpu.values()):
+        return None
+    return {label: seconds * 1e6 / served for label, seconds in cpu.items() if seconds}
+
+
 def status_table(rows: list[Row], scaling: list[ScalingRow] = ()) -> str:
     lines = ["| Scenario | System | Responses by status (all rounds, warm-up excluded) |", "|---|---|---|"]
     for row in rows:
@@ -248,6 +282,12 @@ def render(report: Report) -> str:
         "shares the server CPUs, so this is where they went.",
         "",
         usage_table(report.usage, report.rows),
+        "",
+        "CPU per request: microseconds of CPU of all a system's server processes per successful (2xx) "
+        "request, over its throughput rounds (the same CPU times as above, divided by what they served). "
+        "Ratios of throughput are ratios of these when every system keeps the server CPUs busy.",
+        "",
+        cost_table(report),
         "",
         *([f"With nothing under load, all server processes together used {report.idle_cpu:.1%} of one CPU: "
            "what the two idle systems take from the one being measured."]

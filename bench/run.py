@@ -300,6 +300,7 @@ def start_all(systems: dict, watch: ResourceWatch, report: Report) -> set[str]:
             failed.add(name)
             continue
         watch.baseline(system)
+        report.members[name] = list(system.processes())
     return failed
 
 
