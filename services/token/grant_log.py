@@ -17,7 +17,7 @@ names them to the sweep.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from operator import attrgetter
 
 import asyncpg
@@ -105,7 +105,7 @@ class GrantLog:
                         item.done.set_exception(exc)
                 continue
             # Committed. In position order, which is commit order within the batch.
-            recorded = sorted((replace(item.event, position=written[item.event.id])
+            recorded = sorted((item.event.at(written[item.event.id])
                                for item in batch if item.event.id in written), key=attrgetter("position"))
             if fast_path is not None:   # published from memory, in the background
                 fast_path.submit(recorded)

@@ -125,6 +125,12 @@ class Event:
     data: Payload
     position: int = 0         # global position in the owning service's store
 
+    def at(self, position: int) -> "Event":
+        """This event as recorded at ``position`` (what the store returns once it committed)."""
+        return Event(self.id, self.type, self.version, self.stream, self.sequence, self.occurred_at,
+                     self.service, self.tenant, self.application, self.request_id, self.actor, self.data,
+                     position)
+
     @property
     def subject(self) -> str:
         """NATS subject: ``tessera.<service>.<tenant>.<aggregate>.<event>``."""

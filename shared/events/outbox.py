@@ -20,6 +20,7 @@ the sweep reads only committed rows.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import zlib
@@ -64,7 +65,13 @@ def message(event: Event) -> tuple[str, bytes, str] | None:
         payload = orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
     except (ValueError, TypeError):    # a type without a verb; a payload JSON cannot carry
         return None
-    return (subject, payload, envelope["id"]) if _SUBJECT.fullmatch(subject) else None
+    return (subject, payload, envelope["id"]) if _valid_subject(subject) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_subject(subject: str) -> bool:
+    """Whether JetStream can store ``subject`` (a service publishes a handful, over and over)."""
+    return _SUBJECT.fullmatch(subject) is not None
 
 
 async def delete_published(conn: asyncpg.Connection, positions: Sequence[int]) -> None:

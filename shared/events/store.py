@@ -9,7 +9,6 @@ the service's sweep (ADR 0004).
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import AsyncIterator, Sequence
 
@@ -81,7 +80,7 @@ class EventStore:
         try:
             async with conn.transaction():
                 positions = await conn.fetch(_INSERT_EVENTS, *self._columns(events))
-                events = [_with_position(e, row["position"]) for e, row in zip(events, positions)]
+                events = [e.at(row["position"]) for e, row in zip(events, positions)]
                 await conn.execute(_INSERT_OUTBOX, [e.position for e in events])
                 for event in events:
                     for projection in self.projections:
@@ -152,6 +151,3 @@ class EventStore:
             actor=row["actor"], data=data, position=row["position"],
         )
 
-
-def _with_position(event: Event, position: int) -> Event:
-    return replace(event, position=position)
