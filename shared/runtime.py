@@ -163,6 +163,7 @@ async def start_workers(res: Resources) -> None:
     res.tasks.append(asyncio.create_task(res.fast_path.run(), name="outbox-fast-path"))
     res.relay = OutboxRelay(res.pool, res.nc, res.settings.service)
     res.tasks.append(asyncio.create_task(res.relay.run(), name="outbox-relay"))
+    res.metrics.watch_outbox(res.fast_path, res.relay)
     for consumer in res.consumers:
         res.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))
 

@@ -200,6 +200,10 @@ class FastPath:
         self.published = 0
         self.left = 0        # events left to the sweep (queue full, NATS down, no ack)
 
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
     def submit(self, events: Sequence[Event]) -> None:
         """Queue committed events (with their positions) for publishing, in commit order."""
         if not events:

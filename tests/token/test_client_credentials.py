@@ -338,3 +338,34 @@ async def test_an_application_with_a_custom_host_issuer_is_served_at_that_host(s
         assert intro.json()["active"] is True and intro.json()["iss"] == custom
         # The public URL's host knows nothing of that issuer at its root.
         assert (await http.get(f"{suite.public_url}/.well-known/openid-configuration")).status_code == 404
+
+
+def _published(metrics: str, path: str) -> float:
+    prefix = f'tessera_outbox_published_total{{path="{path}",service="token"}} '
+    return sum(float(line[len(prefix):]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_the_token_process_publishes_its_grant_events_itself_and_says_so_in_metrics(suite, make_app):
+    """ADR 0004: the process that committed a grant publishes it (the fast path), seen on /metrics."""
+    app = await make_app()
+    urls = [suite.token.url, suite.token2.url]
+
+    async def fast_total() -> float:
+        async with httpx.AsyncClient(timeout=30) as http:
+            pages = [(await http.get(f"{url}/metrics")).text for url in urls]
+        return sum(_published(page, "fast") for page in pages)
+
+    before = await fast_total()
+    for _ in range(3):
+        resp = await _post(f"{suite.token.url}/{app.id}/token", data={"grant_type": "client_credentials"},
+                           auth=(app.client_id, app.client_secret))
+        assert resp.status_code == 200, resp.text
+    for _ in range(50):
+        if await fast_total() >= before + 3:
+            break
+        await asyncio.sleep(0.1)
+    assert await fast_total() >= before + 3
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{suite.token.url}/metrics")).text
+    assert 'tessera_outbox_left_to_sweep_total{service="token"} 0.0' in text
+    assert 'tessera_outbox_fast_path_queued{service="token"}' in text
