@@ -48,26 +48,33 @@ class Consumer:
         """Fetch and apply until :meth:`stop`; survives NATS and Postgres outages."""
         backoff = 0.1
         sub = None
-        while not self._stopping.is_set():
-            try:
-                if sub is None:
-                    sub = await self._subscribe()
+        try:
+            while not self._stopping.is_set():
                 try:
-                    msgs = await sub.fetch(self.batch, timeout=1.0)
-                except (NatsTimeoutError, asyncio.TimeoutError):   # nats-py raises either when idle
-                    continue
-                for msg in msgs:
-                    await self.process(msg.data)
-                    await msg.ack()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - an outage or a failing handler: retry later
-                log.warning("consumer.failed", consumer=self.name, error=type(exc).__name__,
-                            detail=str(exc)[:200], retry_in=backoff)
-                sub = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                    if sub is None:
+                        sub = await self._subscribe()
+                    try:
+                        msgs = await sub.fetch(self.batch, timeout=1.0)
+                    except (NatsTimeoutError, asyncio.TimeoutError):   # nats-py raises either when idle
+                        continue
+                    for msg in msgs:
+                        await self.process(msg.data)
+                        await msg.ack()
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - an outage or a failing handler: retry later
+                    log.warning("consumer.failed", consumer=self.name, error=type(exc).__name__,
+                                detail=str(exc)[:200], retry_in=backoff)
+                    await _unsubscribe(sub)
+                    sub = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            # A pull subscription keeps what arrives after the last fetch (the server's "request
+            # timeout" notices); left subscribed, it would hold the connection's drain until it
+            # timed out. The durable consumer stays on the server.
+            await _unsubscribe(sub)
 
     async def _subscribe(self):
         config = ConsumerConfig(
@@ -92,3 +99,12 @@ class Consumer:
             return True
         finally:
             context.request_id.reset(token)
+
+
+async def _unsubscribe(sub) -> None:
+    if sub is None:
+        return
+    try:
+        await sub.unsubscribe()
+    except Exception:  # noqa: BLE001 - the connection is gone: nothing to undo
+        pass

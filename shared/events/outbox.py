@@ -194,6 +194,7 @@ class FastPath:
         self._idle = asyncio.Event()
         self._idle.set()
         self._delete_now = asyncio.Event()
+        self._has_acked = asyncio.Event()
         self._closed = False     # no more events taken
         self._stopped = False    # run() returns
         self._warned_at = 0.0
@@ -266,18 +267,24 @@ class FastPath:
         if len(done) < len(events):
             failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
             self._leave(len(events) - len(done), type(failed).__name__ if failed else "unpublishable")
-        self._acked += done
+        if done:
+            self._acked += done
+            self._has_acked.set()
         if len(self._acked) >= self.delete_batch:
             self._delete_now.set()
 
     async def _delete_loop(self) -> None:
+        """Sleeps while nothing was published (an idle service wakes for nothing); then deletes
+        what was acked in the next ``delete_interval`` together (sooner when a batch is full)."""
         while True:
+            await self._has_acked.wait()
             try:
                 async with asyncio.timeout(self.delete_interval):
                     await self._delete_now.wait()
             except TimeoutError:
                 pass
             self._delete_now.clear()
+            self._has_acked.clear()
             await self._delete_acked()
 
     async def _delete_acked(self) -> None:
@@ -291,6 +298,7 @@ class FastPath:
             log.warning("outbox.delete_failed", error=type(exc).__name__, detail=str(exc)[:200])
             if len(self._acked) + len(positions) <= self.max_queued:
                 self._acked = positions + self._acked
+                self._has_acked.set()     # try again after the next interval
 
     def _leave(self, count: int, reason: str) -> None:
         """Leave ``count`` events to the sweep; warn at most every 10 seconds."""

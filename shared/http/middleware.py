@@ -48,6 +48,9 @@ class InFlight:
             return False
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class _RequestMetrics:
     """The request counter and latency histogram, their labelled children kept per route.
 
@@ -61,6 +64,8 @@ class _RequestMetrics:
         self._histograms: dict[str, object] = {}
 
     def observe(self, route: str, method: str, status: int, elapsed: float) -> None:
+        if method not in _METHODS:
+            method = "other"     # a client chooses the method: keep the label set bounded
         counter = self._counters.get((route, method, status))
         if counter is None:
             m = self.metrics
