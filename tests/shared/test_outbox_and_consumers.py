@@ -214,15 +214,16 @@ async def _watch(nc, service: str) -> _Seen:
     return seen
 
 
-async def _no_outbox(pool):
-    return await pool.fetchval("SELECT count(*) FROM outbox") == 0
+async def _new_service(nc) -> tuple[str, _Seen]:
+    """A service name of this test's own, and what is published under it from now on."""
+    await ensure_stream(nc.jetstream())
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    return service, await _watch(nc, service)
 
 
 async def test_fast_path_publishes_committed_events_at_once_without_a_sweep(schema, nats_client):
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     fast_path = FastPath(pool, nats_client)
     store = EventStore(pool, service, [], fast_path=fast_path)
     task = asyncio.create_task(fast_path.run())
@@ -232,7 +233,7 @@ async def test_fast_path_publishes_committed_events_at_once_without_a_sweep(sche
             written += await store.append("counter:q", seq, [incremented(seq)])
         # No relay runs: the fast path alone publishes, then deletes the rows.
         assert await _eventually(lambda: _true(len(seen.messages) == 30), timeout=3)
-        assert await _eventually(lambda: _no_outbox(pool), timeout=3)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
     finally:
         await fast_path.close(5)
         await task
@@ -248,9 +249,7 @@ async def _true(value: bool) -> bool:
 async def test_events_a_fast_path_never_published_are_swept_after_the_grace(schema, nats_client):
     """A process that committed and died before publishing (its fast path never ran)."""
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     dead = FastPath(pool, nats_client)                        # never run
     store = EventStore(pool, service, [], fast_path=dead)
     written = await store.append("counter:d", 0, [created("d"), incremented(1), incremented(2)])
@@ -259,7 +258,7 @@ async def test_events_a_fast_path_never_published_are_swept_after_the_grace(sche
     try:
         await asyncio.sleep(0.7)
         assert seen.messages == [] and await pool.fetchval("SELECT count(*) FROM outbox") == 3  # within the grace
-        assert await _eventually(lambda: _no_outbox(pool), timeout=10)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=10)
     finally:
         relay.stop()
         await task
@@ -284,7 +283,7 @@ async def test_fast_path_leaves_events_to_the_sweep_while_nats_is_down(schema, o
         relay = OutboxRelay(pool, nc, "test", poll_interval=0.1, grace=0.2)
         relay_task = asyncio.create_task(relay.run())
         try:
-            assert await _eventually(lambda: _no_outbox(pool), timeout=20)
+            assert await _eventually(lambda: _count_outbox(pool, 0), timeout=20)
         finally:
             relay.stop()
             await relay_task
@@ -298,9 +297,7 @@ async def test_fast_path_leaves_events_to_the_sweep_while_nats_is_down(schema, o
 async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
     """The sweep rebuilds the envelope from the stored event: byte for byte the fast path's."""
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     fast_path = FastPath(pool, nats_client)
     store = EventStore(pool, service, [], fast_path=fast_path)
     task = asyncio.create_task(fast_path.run())
@@ -308,7 +305,7 @@ async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
     data = {"zeta": 1, "name": "b", "nested": {"y": [1, "ü"], "x": None}, "a": "€"}
     try:
         (event,) = await store.append("counter:b", 0, [NewEvent("counter.created", data, tenant="t1")])
-        assert await _eventually(lambda: _no_outbox(pool), timeout=3)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
     finally:
         await fast_path.close(5)
         await task
@@ -317,7 +314,7 @@ async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0)
     relay_task = asyncio.create_task(relay.run())
     try:
-        assert await _eventually(lambda: _no_outbox(pool), timeout=5)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=5)
     finally:
         relay.stop()
         await relay_task
@@ -332,9 +329,7 @@ async def test_events_appended_in_a_callers_transaction_wait_for_its_commit(sche
     """Not handed to the fast path (the caller may still roll back): a NOTIFY names them to the
     sweep, which Postgres delivers only on commit, and the sweep publishes them at once."""
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     fast_path = FastPath(pool, nats_client)
     store = EventStore(pool, service, [], fast_path=fast_path)
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)   # no sweep by age
@@ -351,7 +346,7 @@ async def test_events_appended_in_a_callers_transaction_wait_for_its_commit(sche
                 await asyncio.sleep(0.5)
                 assert seen.messages == []                      # not before the commit
         assert await _eventually(lambda: _true(len(seen.messages) == 1), timeout=5)
-        assert await _eventually(lambda: _no_outbox(pool), timeout=5)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=5)
     finally:
         relay.stop()
         await fast_path.close(5)
@@ -371,9 +366,7 @@ async def test_a_full_fast_path_queue_leaves_events_to_the_sweep(schema, nats_cl
 
 async def test_closing_the_fast_path_flushes_what_is_queued(schema, nats_client):
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     fast_path = FastPath(pool, nats_client, delete_interval=60)  # only the flush deletes
     store = EventStore(pool, service, [], fast_path=fast_path)
     task = asyncio.create_task(fast_path.run())
@@ -389,16 +382,14 @@ async def test_closing_the_fast_path_flushes_what_is_queued(schema, nats_client)
 
 async def test_a_notify_too_long_to_name_its_positions_wakes_the_sweep_for_all(schema, nats_client):
     _name, pool = schema
-    await ensure_stream(nats_client.jetstream())
-    service = f"svc{uuid.uuid4().hex[:8]}"
-    seen = await _watch(nats_client, service)
+    service, seen = await _new_service(nats_client)
     store = EventStore(pool, service, [])                        # no fast path: a NOTIFY
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)
     task = asyncio.create_task(relay.run())
     try:
         assert await _eventually(lambda: _true(relay.leading), timeout=5)
         written = await store.append("counter:l", 0, [created("l")] + [incremented(1) for _ in range(400)])
-        assert await _eventually(lambda: _no_outbox(pool), timeout=10)
+        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=10)
     finally:
         relay.stop()
         await task
