@@ -191,7 +191,6 @@ def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
 def cost_table(report: Report) -> str:
     """Microseconds of server CPU per successful request: each system's processes' CPU time over
     its throughput rounds, divided by the 2xx answers of those rounds; Tessera's split by process."""
-    tessera = [label for label in report.members.get("tessera", []) if label in report.usage]
     systems = [name for name in ("ceiling", "peer", "tessera") if name in report.members]
     lines = ["| Scenario | " + " | ".join(TITLES[name] for name in systems) + " | Tessera by process |",
              "|---|" + "---:|" * len(systems) + "---|"]
