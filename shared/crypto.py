@@ -57,7 +57,7 @@ def new_secret(nbytes: int = 32) -> str:
 
 def new_id(nbytes: int = 16) -> str:
     """A URL-safe random identifier (default 128 bits)."""
-    return base64.urlsafe_b64encode(random_bytes(nbytes)).rstrip(b"=").decode("ascii")
+    return new_secret(nbytes)
 
 
 def new_request_id() -> str:
@@ -71,11 +71,10 @@ def new_uuid7() -> uuid.UUID:
     Event ids use it: ids made one after another sort together, so the index of a service's
     event ids grows at its right edge instead of touching a random page per insert.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(random_bytes(10), "big") & _RANDOM_74
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(random_bytes(10), "big")
     return uuid.UUID(int=value & _CLEAR_VERSION_VARIANT | _VERSION_7_VARIANT)
 
 
-_RANDOM_74 = (1 << 80) - 1
 _CLEAR_VERSION_VARIANT = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _VERSION_7_VARIANT = (0x7 << 76) | (0x2 << 62)
 

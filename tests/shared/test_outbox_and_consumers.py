@@ -4,6 +4,7 @@ Two paths publish (ADR 0004): the fast path of the process that committed, from 
 the sweep (the leader relay) for what the fast paths left or a NOTIFY names.
 """
 import asyncio
+import contextlib
 import uuid
 
 import nats
@@ -221,22 +222,28 @@ async def _new_service(nc) -> tuple[str, _Seen]:
     return service, await _watch(nc, service)
 
 
+@contextlib.asynccontextmanager
+async def _running_fast_path(pool, nc, service: str):
+    """A store of ``service`` whose fast path runs for the block, then is flushed and stopped."""
+    fast_path = FastPath(pool, nc)
+    task = asyncio.create_task(fast_path.run())
+    try:
+        yield fast_path, EventStore(pool, service, [], fast_path=fast_path)
+    finally:
+        await fast_path.close(5)
+        await task
+
+
 async def test_fast_path_publishes_committed_events_at_once_without_a_sweep(schema, nats_client):
     _name, pool = schema
     service, seen = await _new_service(nats_client)
-    fast_path = FastPath(pool, nats_client)
-    store = EventStore(pool, service, [], fast_path=fast_path)
-    task = asyncio.create_task(fast_path.run())
-    try:
+    async with _running_fast_path(pool, nats_client, service) as (fast_path, store):
         written = await store.append("counter:q", 0, [created("q")])
         for seq in range(1, 30):
             written += await store.append("counter:q", seq, [incremented(seq)])
         # No relay runs: the fast path alone publishes, then deletes the rows.
         assert await _eventually(lambda: _true(len(seen.messages) == 30), timeout=3)
         assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
-    finally:
-        await fast_path.close(5)
-        await task
     assert seen.ids == [str(e.id) for e in written]            # in commit order
     assert [m.headers["Nats-Msg-Id"] for m in seen.messages] == seen.ids
     assert fast_path.published == 30 and fast_path.left == 0
@@ -298,17 +305,11 @@ async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
     """The sweep rebuilds the envelope from the stored event: byte for byte the fast path's."""
     _name, pool = schema
     service, seen = await _new_service(nats_client)
-    fast_path = FastPath(pool, nats_client)
-    store = EventStore(pool, service, [], fast_path=fast_path)
-    task = asyncio.create_task(fast_path.run())
     # Keys in an order jsonb does not keep, nested, and non-ASCII text.
     data = {"zeta": 1, "name": "b", "nested": {"y": [1, "ü"], "x": None}, "a": "€"}
-    try:
+    async with _running_fast_path(pool, nats_client, service) as (_fast_path, store):
         (event,) = await store.append("counter:b", 0, [NewEvent("counter.created", data, tenant="t1")])
         assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
-    finally:
-        await fast_path.close(5)
-        await task
     # As if the fast path's delete was lost: the sweep publishes the event again.
     await pool.execute("INSERT INTO outbox (position) VALUES ($1)", event.position)
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0)
