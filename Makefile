@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: install system-deps node-deps run test bench replay clean
 
 # Debian packages the tests drive (command:package). Installed when missing, where apt is.
-SYSTEM_TOOLS := nginx:nginx-light kubectl:kubernetes-client
+SYSTEM_TOOLS := nginx:nginx-light kubectl:kubernetes-client chromium:chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
