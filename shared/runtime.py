@@ -78,6 +78,9 @@ class ServiceSpec:
     migrations: Path | None
     projections: Sequence[Projection]
     setup: Setup
+    # Read models derived from other services' events (no event store to replay): rebuilt from
+    # the stream by this instead (``replay`` runs it after the service's own projections).
+    rebuild: Callable[[Settings], Awaitable[None]] | None = None
 
 
 async def _healthz(_request: web.Request) -> web.Response:
@@ -241,6 +244,8 @@ async def replay_command(spec: ServiceSpec, settings: Settings) -> None:
         log.info("replay.done", events=count, projections=[p.name for p in spec.projections])
     finally:
         await pool.close()
+    if spec.rebuild is not None:
+        await spec.rebuild(settings)
 
 
 async def migrate_command(spec: ServiceSpec, settings: Settings) -> None:
