@@ -13,6 +13,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 SERVICES = ("authn", "token", "userinfo", "keys", "audit")
+KEK_SERVICES = ("keys", "authn")   # the services that need TESSERA_KEY_ENCRYPTION_KEY
 DEFAULT_PORTS = {"token": 8101, "authn": 8102, "userinfo": 8103, "keys": 8104, "audit": 8105}
 
 
@@ -126,8 +127,9 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         raise ConfigError("service", f"unknown service {service!r}")
     pepper = _get(env, "TESSERA_SECRET_PEPPER")
     kek_raw = env.get("TESSERA_KEY_ENCRYPTION_KEY", "").strip()
-    if service == "keys" and not kek_raw:
-        raise ConfigError("TESSERA_KEY_ENCRYPTION_KEY", "is required by the keys service but not set")
+    # keys seals private signing keys with it; authn seals password hashes (shared/sealing.py).
+    if service in KEK_SERVICES and not kek_raw:
+        raise ConfigError("TESSERA_KEY_ENCRYPTION_KEY", f"is required by the {service} service but not set")
     public_url = _url(env, "TESSERA_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8080").rstrip("/")
     internal_token = _get(env, "TESSERA_INTERNAL_TOKEN")
     if len(internal_token) < 32:

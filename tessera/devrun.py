@@ -176,6 +176,7 @@ def run() -> int:
         print(f"  client_id      {dev['client_id']}")
         print(f"  client_secret  {dev['client_secret']}")
         print(f"  redirect_uri   {dev['redirect_uri']}")
+        print(f"  user           {dev['username']} / {dev['password']}  (sign in at the login page)")
         print(f"  admin client   {dev['admin_client_id']}  (secret in .tessera/dev.json)")
         print(f"  try: curl -u demo:{dev['client_secret']} -d grant_type=client_credentials {dev['issuer']}/token")
         print("Press Ctrl-C to stop.", flush=True)

@@ -1,4 +1,4 @@
-"""Seeds the demo tenant, application and client for ``make run``, and writes ``.tessera/dev.json``.
+"""Seeds the demo tenant, application, client and user for ``make run``, and writes ``.tessera/dev.json``.
 
 Idempotent: a second run finds what the first created and keeps its credentials; a secret
 that was lost (dev.json deleted) is rotated so the file is complete again.
@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +19,8 @@ from typing import Any
 DEMO_TENANT = "demo"
 DEMO_APPLICATION = "demo"
 DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+DEMO_USERNAME = "demo"
+USER_WAIT_S = 30.0
 
 
 class SeedError(Exception):
@@ -64,6 +68,47 @@ def write_private_json(path: Path, data: dict) -> None:
         fh.write("\n")
 
 
+def _find_user(public: str, admin: str, username: str) -> str | None:
+    after = ""
+    while True:
+        page = _expect(_call("GET", f"{public}/admin/users?tenant={DEMO_TENANT}&limit=200{after}", token=admin), 200)
+        for user in page["items"]:
+            if user["username"].lower() == username.lower():
+                return user["id"]
+        if not page["next"]:
+            return None
+        after = f"&after={page['next']}"
+
+
+def _seed_user(public: str, admin: str, known_password: str | None) -> str:
+    """The demo user of the demo tenant (authn, through the gateway); returns its password.
+
+    authn learns the tenant from the token service's events, so a fresh tenant may take a moment
+    to be known there (404): retried. An existing user keeps its password when dev.json has it;
+    otherwise a new one is set.
+    """
+    password = known_password or secrets.token_urlsafe(12)
+    deadline = time.monotonic() + USER_WAIT_S
+    while True:
+        status, body = _call("POST", f"{public}/admin/users", token=admin, body={
+            "tenant_id": DEMO_TENANT, "username": DEMO_USERNAME, "password": password, "name": "Demo User",
+            "email": "demo@example.com", "email_verified": True})
+        if status == 201:
+            return password
+        if status == 409:
+            break
+        if status != 404 or time.monotonic() > deadline:
+            raise SeedError(f"creating the demo user: unexpected answer {status}: {body}")
+        time.sleep(0.2)
+    if known_password:
+        return known_password
+    user_id = _find_user(public, admin, DEMO_USERNAME)
+    if user_id is None:
+        raise SeedError("the demo user exists but cannot be found")
+    _expect(_call("POST", f"{public}/admin/users/{user_id}/password", token=admin, body={"password": password}), 204)
+    return password
+
+
 def seed(env: dict[str, str], state: Path) -> dict[str, Any]:
     token_url, public = env["TESSERA_TOKEN_SERVICE_URL"], env["TESSERA_PUBLIC_URL"]
     path = state / "dev.json"
@@ -99,9 +144,8 @@ def seed(env: dict[str, str], state: Path) -> dict[str, Any]:
         "issuer": app.get("issuer", f"{public}/{DEMO_APPLICATION}"),
         "client_id": DEMO_APPLICATION,
         "redirect_uri": DEMO_REDIRECT_URI,
-        # The demo user arrives with the users-and-sign-in issue (authn); until then there is none.
-        "username": dev.get("username"),
-        "password": dev.get("password"),
+        "username": DEMO_USERNAME,
+        "password": _seed_user(public, admin, dev.get("password")),
     })
     ordered = {k: dev.get(k) for k in ("issuer", "client_id", "client_secret", "redirect_uri", "username",
                                        "password", "admin_client_id", "admin_client_secret")}

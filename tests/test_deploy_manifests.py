@@ -39,6 +39,8 @@ from shared.routing import ROUTES, service_for
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 NAMESPACE = "tessera"
+# Private signing keys (keys) and password hashes in events (authn) are sealed under the KEK.
+KEK_USERS = ("keys", "authn")
 KEK_SECRET = "tessera-key-encryption"
 DENY = "DENY"
 DENYLIST = "nginx.ingress.kubernetes.io/denylist-source-range"
@@ -290,8 +292,8 @@ def test_each_container_gets_a_valid_configuration(objects, service):
     valid = _valid_secrets(example)
     for container in _all_containers(deployment):
         placeholder_env = _container_env(objects, container, example)
-        # Every variable shared/config.py reads is set explicitly; the KEK only for keys.
-        expected = _config_variables() - ({"TESSERA_KEY_ENCRYPTION_KEY"} if service != "keys" else set())
+        # Every variable shared/config.py reads is set explicitly; the KEK only where it is needed.
+        expected = _config_variables() - ({"TESSERA_KEY_ENCRYPTION_KEY"} if service not in KEK_USERS else set())
         assert {k for k in placeholder_env if k.startswith("TESSERA_")} == expected, container["name"]
         # The example's placeholders fail closed: the service refuses to start on them.
         with pytest.raises(ConfigError):
@@ -300,21 +302,22 @@ def test_each_container_gets_a_valid_configuration(objects, service):
         assert settings.port == DEFAULT_PORTS[service]
         assert settings.host == "0.0.0.0"
         assert settings.log_format == "json"
-        assert (settings.key_encryption_key is not None) == (service == "keys")
+        assert (settings.key_encryption_key is not None) == (service in KEK_USERS)
         for url, target in ((settings.token_service_url, "token"), (settings.keys_service_url, "keys")):
             parts = urlsplit(url)
             assert (parts.hostname, parts.port) == (f"tessera-{target}", DEFAULT_PORTS[target])
 
 
-def test_key_encryption_key_reaches_the_keys_service_only(objects):
+def test_key_encryption_key_reaches_only_the_services_that_seal(objects):
     for deployment in _all(objects, "Deployment"):
         service = deployment["metadata"]["name"].removeprefix("tessera-")
         referenced = _referenced_secrets(deployment)
         assert "tessera-secrets" in referenced
-        assert (KEK_SECRET in referenced) == (service == "keys"), service
-    keys = _one(objects, "Deployment", "tessera-keys")
-    for container in _all_containers(keys):  # the migrate init container validates it too
-        assert {"secretRef": {"name": KEK_SECRET}} in container["envFrom"]
+        assert (KEK_SECRET in referenced) == (service in KEK_USERS), service
+    for service in KEK_USERS:
+        for container in _all_containers(_one(objects, "Deployment", f"tessera-{service}")):
+            # the migrate init container validates the configuration too
+            assert {"secretRef": {"name": KEK_SECRET}} in container["envFrom"]
     assert "TESSERA_KEY_ENCRYPTION_KEY" not in _example_secrets()["tessera-secrets"]
 
 

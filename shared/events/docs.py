@@ -9,7 +9,7 @@ from . import schema
 from .model import Registry, registry
 
 # Every module that declares event types. A new service adds its module here.
-EVENT_MODULES = ("services.token.events", "services.keys.events")
+EVENT_MODULES = ("services.token.events", "services.keys.events", "services.authn.events")
 
 HEADER = """# Events
 

@@ -40,6 +40,15 @@ def test_bad_value_names_the_variable_and_the_problem(variable, value, problem):
     assert problem in info.value.problem
 
 
+@pytest.mark.parametrize("service", ["keys", "authn"])
+def test_services_that_seal_secrets_require_the_key_encryption_key(service):
+    with pytest.raises(ConfigError) as info:
+        load_settings(service, {**GOOD, "TESSERA_KEY_ENCRYPTION_KEY": ""})
+    assert info.value.variable == "TESSERA_KEY_ENCRYPTION_KEY"
+    assert info.value.problem == f"is required by the {service} service but not set"
+    assert load_settings("token", {**GOOD, "TESSERA_KEY_ENCRYPTION_KEY": ""}).key_encryption_key is None
+
+
 @pytest.mark.parametrize("service", ["token", "keys", "authn", "userinfo"])
 def test_service_with_bad_value_prints_one_line_and_exits_nonzero(service):
     env = {**GOOD, "TESSERA_PORT": "not-a-port", "PATH": "/usr/bin:/bin"}
