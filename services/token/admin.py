@@ -50,7 +50,7 @@ def client_json(c: Client) -> dict[str, Any]:
         "application_id": c.application_id, "client_id": c.client_id, "tenant_id": c.tenant_id,
         "name": c.name, "status": c.status, "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "grant_types": list(c.grant_types), "redirect_uris": list(c.redirect_uris), "scopes": list(c.scopes),
-        "access_token_format": c.access_token_format,
+        "access_token_format": c.access_token_format, "skip_consent": c.skip_consent,
         "secrets": [{"digest": digest(h.hash),
                      "expires_at": None if h.expires_at is None else format_time(h.expires_at)}
                     for h in c.secret_hashes],
@@ -200,7 +200,7 @@ class AdminAPI:
 
     async def create_client(self, request: web.Request) -> web.Response:
         fields = ("name", "token_endpoint_auth_method", "grant_types", "redirect_uris", "scopes",
-                  "access_token_format")
+                  "access_token_format", "skip_consent")
         body = only(await json_body(request), fields, "client")
         options = {k: v for k, v in body.items() if k != "name" and v is not None}   # null: the default
         created = await self.registry.create_client(

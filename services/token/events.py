@@ -5,7 +5,10 @@
 | ``tenant:{tenant_id}`` | ``tenant.created``, ``.updated``, ``.disabled``, ``.enabled``, ``.deleted`` |
 | ``application:{application_id}`` | ``application.created``, ``.updated``, ``.disabled``, ``.enabled``, ``.deleted`` |
 | ``client:{application_id}:{client_id}`` | ``client.created``, ``.updated``, ``.secret_rotated``, ``.disabled``, ``.enabled``, ``.deleted`` |
-| ``grant:{grant_id}`` | ``access_token.issued``, ``access_token.revoked`` |
+| ``grant:{grant_id}`` | ``authorization_code.issued``, ``authorization_code.reused`` (the code flow's grant) |
+| ``grant:{jti}`` | ``access_token.issued``, ``access_token.revoked`` (each access token; ``grant_id`` in the payload names its grant) |
+| ``refresh_token:{token_id}`` | ``refresh_token.issued`` (at the code exchange) or ``refresh_token.rotated`` (at a refresh) |
+| ``refresh_family:{family_id}`` | ``refresh_token.reused``, ``refresh_token.revoked`` (the whole family) |
 
 Payloads hold ids, settings and digests, never a secret or a token. ``client.created`` and
 ``client.secret_rotated`` carry the secret's *stored form* (``secret_hash``: HMAC-SHA-256 under
@@ -112,6 +115,51 @@ ACCESS_TOKEN_REVOKED = event_type(
              "client_id": "q3Zr8kX1bV9sLm2PwT7aYc", "reason": "revoked_by_client"}).name
 
 
+# The code flow and refresh tokens (docs/oauth.md) ------------------------------------------------
+_USER = "8f14e45f-ceea-467a-9af0-1b7c4d2e6a3b"
+_GRANT = "Gr4nT0b7XkQz9LmP2sV1aW"
+_FAMILY = "Fm1yX8c2Vb7Nq4Lk0Pz3sA"
+AUTHORIZATION_CODE_ISSUED = event_type(
+    "authorization_code.issued",
+    description="A user signed in and an authorization code was issued to a client: the start of a grant. "
+                "`code_digest` is SHA-256 of the code's stored HMAC (never the code).",
+    example={"grant_id": _GRANT, "client_id": "q3Zr8kX1bV9sLm2PwT7aYc", "subject": _USER,
+             "scope": "openid profile offline_access", "session_id": "s3ss10nIdAbCdEfGhIjKlM",
+             "code_digest": _DIGEST, "expires_at": "2025-06-01T09:31:00Z"}).name
+AUTHORIZATION_CODE_REUSED = event_type(
+    "authorization_code.reused",
+    description="A redeemed authorization code was presented again: what its redemption issued is revoked "
+                "(RFC 6749 §4.1.2, RFC 9700 §4.2.4).",
+    example={"grant_id": _GRANT, "client_id": "q3Zr8kX1bV9sLm2PwT7aYc", "subject": _USER,
+             "code_digest": _DIGEST}).name
+REFRESH_TOKEN_ISSUED = event_type(
+    "refresh_token.issued",
+    description="A refresh token was issued with the access token `jti` at the code exchange: the first of "
+                "its family. `token_digest` is SHA-256 of the token's stored HMAC (never the token).",
+    example={"grant_id": _GRANT, "family_id": _FAMILY, "token_id": "Rt0kEn1dXyZaBcDeFgHiJk",
+             "client_id": "q3Zr8kX1bV9sLm2PwT7aYc", "subject": _USER, "scope": "openid profile offline_access",
+             "jti": "Yx3kP0aL9vQw2eRt6uIo1A", "token_digest": _DIGEST, "expires_at": "2025-07-01T09:30:00Z"}).name
+REFRESH_TOKEN_ROTATED = event_type(
+    "refresh_token.rotated",
+    description="A refresh token was used: `previous_token_id` is consumed, `token_id` replaces it in the same "
+                "family, issued with the access token `jti` (RFC 9700 §4.14.2).",
+    example={"grant_id": _GRANT, "family_id": _FAMILY, "token_id": "Nw7oKeN2dXyZaBcDeFgHiJ",
+             "previous_token_id": "Rt0kEn1dXyZaBcDeFgHiJk", "client_id": "q3Zr8kX1bV9sLm2PwT7aYc",
+             "subject": _USER, "scope": "openid profile offline_access", "jti": "Pq8rS1tU2vW3xY4zA5bC6d",
+             "token_digest": _DIGEST, "expires_at": "2025-07-02T09:30:00Z"}).name
+REFRESH_TOKEN_REUSED = event_type(
+    "refresh_token.reused",
+    description="A consumed refresh token was presented again: its whole family is revoked.",
+    example={"grant_id": _GRANT, "family_id": _FAMILY, "token_id": "Rt0kEn1dXyZaBcDeFgHiJk",
+             "client_id": "q3Zr8kX1bV9sLm2PwT7aYc", "subject": _USER}).name
+REFRESH_TOKEN_REVOKED = event_type(
+    "refresh_token.revoked",
+    description="Every refresh token of a family was revoked, with the family's live access tokens (each its "
+                "own access_token.revoked). `reason`: revoked_by_client (RFC 7009), reused, code_reused.",
+    example={"grant_id": _GRANT, "family_id": _FAMILY, "client_id": "q3Zr8kX1bV9sLm2PwT7aYc",
+             "subject": _USER, "reason": "reused", "tokens": 3}).name
+
+
 def tenant_stream(tenant_id: str) -> str:
     return f"tenant:{tenant_id}"
 
@@ -126,3 +174,11 @@ def client_stream(application_id: str, client_id: str) -> str:
 
 def grant_stream(grant_id: str) -> str:
     return f"grant:{grant_id}"
+
+
+def refresh_token_stream(token_id: str) -> str:
+    return f"refresh_token:{token_id}"
+
+
+def refresh_family_stream(family_id: str) -> str:
+    return f"refresh_family:{family_id}"

@@ -68,6 +68,7 @@ class Client:
     secret_hashes: tuple[SecretHash, ...] = field(default=())
     access_token_format: str | None = None    # overrides the application's when set
     version: int = 0
+    skip_consent: bool = False                # authn may skip the consent screen (first-party client)
 
     @property
     def active(self) -> bool:

@@ -24,7 +24,7 @@ PROJECTIONS = [registry]
 _TENANT_COLUMNS = {"name"}
 _APPLICATION_COLUMNS = {"name", "issuer", "settings", "scopes"}
 _CLIENT_COLUMNS = {"name", "token_endpoint_auth_method", "grant_types", "redirect_uris", "scopes",
-                   "access_token_format"}
+                   "access_token_format", "skip_consent"}
 
 
 async def _update(conn: asyncpg.Connection, table: str, allowed: set[str], changes: Mapping[str, Any],
@@ -115,11 +115,11 @@ async def _client_created(conn: asyncpg.Connection, event: Event) -> None:
     hashes = [{"hash": d["secret_hash"], "expires_at": None}] if d.get("secret_hash") else []
     await conn.execute(
         "INSERT INTO clients (application_id, client_id, tenant_id, name, status, token_endpoint_auth_method,"
-        " grant_types, redirect_uris, scopes, access_token_format, secret_hashes, version, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        " grant_types, redirect_uris, scopes, access_token_format, secret_hashes, version, created_at, updated_at,"
+        " skip_consent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
         d["application_id"], d["client_id"], d["tenant_id"], d["name"], ACTIVE, d["token_endpoint_auth_method"],
         d["grant_types"], d["redirect_uris"], d["scopes"], d["access_token_format"], hashes, event.sequence,
-        event.occurred_at)
+        event.occurred_at, d.get("skip_consent", False))
 
 
 @registry.on(ev.CLIENT_UPDATED)

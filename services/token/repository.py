@@ -87,7 +87,8 @@ def client_model(s: ClientState) -> Client:
     return Client(application_id=s.application_id, client_id=s.client_id, tenant_id=s.tenant_id, name=s.name,
                   status=s.status, token_endpoint_auth_method=s.token_endpoint_auth_method,
                   grant_types=s.grant_types, redirect_uris=s.redirect_uris, scopes=s.scopes,
-                  secret_hashes=s.secret_hashes, access_token_format=s.access_token_format, version=s.version)
+                  secret_hashes=s.secret_hashes, access_token_format=s.access_token_format, version=s.version,
+                  skip_consent=s.skip_consent)
 
 
 # Row -> read model -----------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def client_from_row(r: asyncpg.Record, now: datetime | None = None) -> Client:
                   name=r["name"], status=r["status"], token_endpoint_auth_method=r["token_endpoint_auth_method"],
                   grant_types=tuple(r["grant_types"]), redirect_uris=tuple(r["redirect_uris"]),
                   scopes=tuple(r["scopes"]), secret_hashes=hashes, access_token_format=r["access_token_format"],
-                  version=r["version"])
+                  version=r["version"], skip_consent=r["skip_consent"])
 
 
 def _owned(state: Any, tenant_id: str | None) -> Any:
@@ -422,7 +423,7 @@ class Registry:
                             token_endpoint_auth_method: str = "client_secret_basic",
                             grant_types: Sequence[str] | None = None, redirect_uris: Sequence[str] | None = None,
                             scopes: Sequence[str] | None = None,
-                            access_token_format: str | None = None) -> ClientWithSecret:
+                            access_token_format: str | None = None, skip_consent: bool = False) -> ClientWithSecret:
         """Register a client with a random id; a confidential one gets a secret, returned once."""
         async def attempt() -> ClientWithSecret:
             app_events, application = await self._load_application(application_id, tenant_id)
@@ -432,7 +433,8 @@ class Registry:
                 None, application=application, client_id=client_id, name=name,
                 secret_hash=None if secret is None else self._hash(secret),
                 token_endpoint_auth_method=token_endpoint_auth_method, grant_types=grant_types,
-                redirect_uris=redirect_uris, scopes=scopes, access_token_format=access_token_format)
+                redirect_uris=redirect_uris, scopes=scopes, access_token_format=access_token_format,
+                skip_consent=skip_consent)
 
             async def decide(conn: asyncpg.Connection) -> list[Append]:
                 version = await conn.fetchval(

@@ -9,15 +9,20 @@ from aiohttp import web
 from shared.runtime import Resources, ServiceSpec
 
 from . import admin, events, internal  # noqa: F401 - events registers the event types
+from .codes import SignInStore
+from .endpoints.authorize import AuthorizeEndpoints
 from .endpoints.discovery import Discovery
 from .endpoints.oauth import OAuthEndpoints
+from .endpoints.user_grants import UserGrantEndpoints
 from .grant_log import GrantLog
 from .issuer import Issuer
 from .keyring import KeyRing
 from .lookup import INVALIDATE_SUBJECT, RegistryCache
 from .projections import PROJECTIONS
+from .refresh_tokens import RefreshTokens, TokenLog
 from .repository import Registry
 from .tokens import TokenStore
+from .user_tokens import UserTokens
 
 
 async def setup(app: web.Application, res: Resources) -> None:
@@ -32,10 +37,18 @@ async def setup(app: web.Application, res: Resources) -> None:
 
     registry = Registry(res.pool, res.store, settings, on_change=registry_changed)
     keyring = KeyRing(res.http, settings.keys_service_url, settings.internal_token)
-    issuer = Issuer(keyring, TokenStore(res.redis, settings.secret_pepper), res.store,
-                    GrantLog(res.store, metrics=res.metrics))
+    token_store = TokenStore(res.redis, settings.secret_pepper)
+    issuer = Issuer(keyring, token_store, res.store, GrantLog(res.store, metrics=res.metrics))
     res.on_close.append(issuer.grants.close)
-    oauth = OAuthEndpoints(cache, issuer, settings.secret_pepper)
+    # The code flow and refresh tokens (docs/oauth.md).
+    sign_ins = SignInStore(res.redis, settings.secret_pepper)
+    refresh = RefreshTokens(res.pool)
+    token_log = TokenLog(res.store, metrics=res.metrics)
+    res.on_close.extend([refresh.close, token_log.close])
+    users = UserGrantEndpoints(cache, sign_ins, UserTokens(keyring, token_store, res.store, token_log, refresh),
+                               refresh)
+    authorize = AuthorizeEndpoints(cache, sign_ins, issuer.grants, settings.public_url)
+    oauth = OAuthEndpoints(cache, issuer, settings.secret_pepper, users)
     discovery = Discovery(cache, settings.public_url)
 
     await res.nc.subscribe(INVALIDATE_SUBJECT, cb=cache.on_broadcast)
@@ -50,6 +63,9 @@ async def setup(app: web.Application, res: Resources) -> None:
     admin.add_routes(app, registry, on_application_created=lambda a: keyring.prepare(a.id, a.tenant_id))
     internal.add_routes(app, registry)
     r = app.router
+    r.add_route("GET", "/{application}/authorize", authorize.authorize)
+    r.add_route("POST", "/{application}/authorize", authorize.authorize)
+    r.add_get("/{application}/authorize/resume", authorize.resume)
     r.add_post("/{application}/token", oauth.endpoint(oauth.token))
     r.add_post("/{application}/introspect", oauth.endpoint(oauth.introspect))
     r.add_post("/{application}/revoke", oauth.endpoint(oauth.revoke))
@@ -57,6 +73,9 @@ async def setup(app: web.Application, res: Resources) -> None:
     r.add_get("/{application}/.well-known/oauth-authorization-server", discovery)
     r.add_get("/.well-known/oauth-authorization-server/{application}", discovery)  # RFC 8414 §3.1
     # An application with a custom-host issuer (https://login.example.com) is found by the host.
+    r.add_route("GET", "/authorize", authorize.authorize)
+    r.add_route("POST", "/authorize", authorize.authorize)
+    r.add_get("/authorize/resume", authorize.resume)
     r.add_post("/token", oauth.endpoint(oauth.token))
     r.add_post("/introspect", oauth.endpoint(oauth.introspect))
     r.add_post("/revoke", oauth.endpoint(oauth.revoke))

@@ -150,7 +150,8 @@ async def test_discovery_advertises_what_works_at_its_issuer(suite, make_app):
             doc = (await http.get(url)).json()
             assert doc["issuer"] == app.issuer
             assert doc["token_endpoint"] == f"{app.issuer}/token"
-            assert doc["grant_types_supported"] == ["client_credentials"]
+            assert doc["grant_types_supported"] == ["client_credentials", "authorization_code", "refresh_token"]
+            assert doc["authorization_endpoint"] == f"{app.issuer}/authorize"
             assert (await http.get(doc["jwks_uri"])).status_code == 200
 
 

@@ -43,7 +43,7 @@ CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 MAX_GRACE_SECONDS = 30 * 86400
 UPDATABLE = ("name", "token_endpoint_auth_method", "grant_types", "redirect_uris", "scopes",
-             "access_token_format")
+             "access_token_format", "skip_consent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,7 @@ class ClientState:
     access_token_format: str | None
     secret_hashes: tuple[SecretHash, ...]
     version: int
+    skip_consent: bool = False
 
     @property
     def confidential(self) -> bool:
@@ -96,7 +97,7 @@ def fold(events: Sequence[Recorded]) -> ClientState | None:
                 grant_types=tuple(data["grant_types"]), redirect_uris=tuple(data["redirect_uris"]),
                 scopes=tuple(data["scopes"]), access_token_format=data["access_token_format"],
                 secret_hashes=(SecretHash(data["secret_hash"]),) if data.get("secret_hash") else (),
-                version=version)
+                version=version, skip_consent=data.get("skip_consent", False))
         elif state is None:
             raise ValueError(f"client stream starts with {event.type}")
         elif event.type == ev.CLIENT_UPDATED:
@@ -165,6 +166,12 @@ def _scopes_within(value: Any, application: ApplicationState) -> tuple[str, ...]
     return wanted
 
 
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail(f"{what} must be true or false")
+    return value
+
+
 def _format(value: Any) -> str | None:
     return None if value is None else one_of(value, ACCESS_TOKEN_FORMATS, "access_token_format")
 
@@ -172,7 +179,7 @@ def _format(value: Any) -> str | None:
 def create(state: ClientState | None, *, application: ApplicationState | None, client_id: str, name: Any,
            secret_hash: str | None, token_endpoint_auth_method: Any = "client_secret_basic",
            grant_types: Any = None, redirect_uris: Any = None, scopes: Any = None,
-           access_token_format: Any = None) -> list[NewEvent]:
+           access_token_format: Any = None, skip_consent: Any = False) -> list[NewEvent]:
     """Register a client. ``secret_hash`` is given exactly when the client is confidential."""
     application = _live_application(application)
     if client_id != application.id and not GENERATED_ID.match(client_id):
@@ -195,7 +202,8 @@ def create(state: ClientState | None, *, application: ApplicationState | None, c
     return [_event(ev.CLIENT_CREATED, application.id, client_id, application.tenant_id,
                    name=display_name(name), token_endpoint_auth_method=method, grant_types=list(grants),
                    redirect_uris=list(uris), scopes=list(allowed),
-                   access_token_format=_format(access_token_format), **secret)]
+                   access_token_format=_format(access_token_format),
+                   skip_consent=_flag(skip_consent, "skip_consent"), **secret)]
 
 
 def update(state: ClientState | None, changes: Mapping[str, Any], *,
@@ -223,6 +231,8 @@ def update(state: ClientState | None, changes: Mapping[str, Any], *,
         candidate["scopes"] = _scopes_within(changes["scopes"], application)
     if "access_token_format" in changes:
         candidate["access_token_format"] = _format(changes["access_token_format"])
+    if "skip_consent" in changes:
+        candidate["skip_consent"] = _flag(changes["skip_consent"], "skip_consent")
     after = replace(state, **candidate)
     _check_combination(after.token_endpoint_auth_method, after.grant_types, after.redirect_uris)
     new = {k: v for k, v in candidate.items() if getattr(state, k) != v}

@@ -10,12 +10,15 @@ from .common import json_response, not_found, request_origin
 
 CACHE = {"Cache-Control": "public, max-age=60"}
 # Features switched on as later issues land (see services/token/oauth/discovery.py).
-CAPABILITIES: tuple[str, ...] = ()
+CAPABILITIES: tuple[str, ...] = ("authorization_code", "pkce", "iss_parameter", "refresh_token", "public_clients",
+                                 "openid", "userinfo")
 
 
 def endpoints_of(app: Application, public_url: str) -> dict[str, str]:
     """Endpoints under the issuer; the JWKS is served by the keys service under the public URL."""
     return {
+        "authorization": f"{app.issuer}/authorize",
+        "userinfo": f"{app.issuer}/userinfo",
         "token": f"{app.issuer}/token",
         "jwks": f"{public_url}/{app.id}/jwks.json",
         "introspection": f"{app.issuer}/introspect",

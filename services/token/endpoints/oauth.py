@@ -19,21 +19,25 @@ from ..model import Application, Client
 from ..oauth import client_auth
 from ..oauth.access_token import TOKEN_RESPONSE_HEADERS, introspection_response, token_response
 from ..oauth.client_credentials import ClientCredentialsGrant
-from ..oauth.errors import InvalidRequest, OAuthError, TemporarilyUnavailable, UnsupportedGrantType
+from ..oauth.errors import InvalidClient, InvalidRequest, OAuthError, TemporarilyUnavailable, UnsupportedGrantType
 from ..oauth.params import parse_form
 from ..lookup import RegistryCache
 from .common import NO_STORE, json_response, not_found, oauth_error, read_form, request_origin
+from .user_grants import UserGrantEndpoints
 
 log = get_logger("tessera.token.oauth")
 
 GRANTS = {grant.GRANT_TYPE: grant for grant in (ClientCredentialsGrant(),)}
+USER_GRANTS = ("authorization_code", "refresh_token")
 
 
 class OAuthEndpoints:
-    def __init__(self, registry: RegistryCache, issuer: Issuer, pepper: bytes) -> None:
+    def __init__(self, registry: RegistryCache, issuer: Issuer, pepper: bytes,
+                 users: UserGrantEndpoints) -> None:
         self.registry = registry
         self.issuer = issuer
         self.pepper = pepper
+        self.users = users
 
     async def application(self, request: web.Request) -> Application | None:
         app = await self.registry.for_request(request.match_info.get("application"), *request_origin(request))
@@ -80,6 +84,9 @@ class OAuthEndpoints:
         grant_type = form.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
+        if grant_type in USER_GRANTS:
+            user_grant = self.users.exchange if grant_type == "authorization_code" else self.users.refresh_grant
+            return json_response(await user_grant(app, client, form), headers=TOKEN_RESPONSE_HEADERS)
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
@@ -89,15 +96,39 @@ class OAuthEndpoints:
         return json_response(token_response(token, decision), headers=TOKEN_RESPONSE_HEADERS)
 
     async def introspect(self, request: web.Request, app: Application, form: dict[str, str]) -> web.Response:
-        """RFC 7662: whether a token of this issuer is active, and its claims."""
-        await self.authenticate(request, app, form)
+        """RFC 7662: whether a token of this issuer is active, and its claims.
+
+        A refresh token answers only to the client it was issued to. ``token_type_hint`` only
+        decides which kind is looked up first (§2.1).
+        """
+        client = await self.authenticate(request, app, form)
+        if not client.confidential:   # discovery says so: a public client cannot vouch for itself
+            raise InvalidClient(debug="public clients may not introspect")
+        refresh_first = form.get("token_type_hint") == "refresh_token"
+        if refresh_first and _maybe_refresh(form):
+            body = await self.users.introspect(app, client, form["token"])
+            if body is not None:
+                return json_response(body, headers=NO_STORE)
         claims = await self._live(app, form)
+        if claims is None and not refresh_first and _maybe_refresh(form):
+            body = await self.users.introspect(app, client, form["token"])
+            if body is not None:
+                return json_response(body, headers=NO_STORE)
         return json_response(introspection_response(claims, now=datetime.now(timezone.utc)), headers=NO_STORE)
 
     async def revoke(self, request: web.Request, app: Application, form: dict[str, str]) -> web.Response:
-        """RFC 7009: revoke a token the client holds; unknown tokens are not an error (§2.2)."""
+        """RFC 7009: revoke a token the client holds; unknown tokens are not an error (§2.2).
+
+        A refresh token takes its family and their access tokens with it (§2.1).
+        """
         client = await self.authenticate(request, app, form)
+        if form.get("token_type_hint") == "refresh_token" and _maybe_refresh(form):
+            if await self.users.revoke(app, client, form["token"]):
+                return web.Response(status=200, headers=NO_STORE)
         claims = await self._live(app, form)
+        if claims is None and _maybe_refresh(form):
+            await self.users.revoke(app, client, form["token"])
+            return web.Response(status=200, headers=NO_STORE)
         if claims is not None:
             if claims.get("client_id") == client.client_id:
                 await self.issuer.revoke(app, form["token"], claims, reason="revoked_by_client")
@@ -115,3 +146,9 @@ class OAuthEndpoints:
         # A token of a client since disabled or deleted is no longer active.
         holder = await self.registry.client(app.id, str(claims.get("client_id", "")))
         return claims if holder is not None and holder.active else None
+
+
+def _maybe_refresh(form: dict[str, str]) -> bool:
+    """Refresh tokens are opaque: a JWT is never one."""
+    token = form.get("token")
+    return token is not None and token.count(".") != 2

@@ -97,7 +97,7 @@ def _authorization_code(doc: Document, app: Application, endpoints: Mapping[str,
     doc["authorization_endpoint"] = _endpoint(endpoints, "authorization")
     doc["grant_types_supported"].append("authorization_code")
     doc["response_types_supported"].append("code")
-    doc["response_modes_supported"] = ["query"]
+    doc["response_modes_supported"] = ["query", "fragment", "form_post"]
 
 
 def _pkce(doc: Document, app: Application, endpoints: Mapping[str, str]) -> None:
@@ -116,15 +116,39 @@ def _refresh_token(doc: Document, app: Application, endpoints: Mapping[str, str]
 
 
 def _public_clients(doc: Document, app: Application, endpoints: Mapping[str, str]) -> None:
-    """Clients without a secret (``none``) at the token endpoint; never at introspection."""
+    """Clients without a secret (``none``) at the token endpoint, and at revocation for their own
+    refresh tokens (RFC 7009 §5); never at introspection."""
     doc["token_endpoint_auth_methods_supported"].append("none")
+    doc["revocation_endpoint_auth_methods_supported"].append("none")
+
+
+# OIDC Core §5.4: the scopes that stand for sets of claims, and offline_access (§11).
+STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid")
+# OIDC Core §5.1: what the userinfo service answers for the standard scopes.
+USER_CLAIMS = ("name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+               "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at", "email",
+               "email_verified", "address", "phone_number", "phone_number_verified")
 
 
 def _openid(doc: Document, app: Application, endpoints: Mapping[str, str]) -> None:
-    """OIDC Discovery §3 members that become true once ID tokens are issued."""
+    """OIDC Discovery §3 members that become true once ID tokens are issued.
+
+    ID tokens are signed RS256 (OIDC requires it; per-client algorithms come with dynamic
+    registration), so that is the one algorithm advertised for them. ``sub`` is the user id
+    (public subject identifiers). Request objects, ``request_uri`` and the ``claims`` parameter
+    are not supported yet, and say so, since OIDC Discovery defaults two of them to true.
+    """
     doc["subject_types_supported"] = ["public"]
-    doc["id_token_signing_alg_values_supported"] = list(app.settings.signing_algs)
+    doc["id_token_signing_alg_values_supported"] = ["RS256"]
+    doc["scopes_supported"] = list(dict.fromkeys([*STANDARD_SCOPES, *app.scopes]))
+    doc["claims_supported"] = [*ID_TOKEN_CLAIMS, *USER_CLAIMS]
+    doc["claim_types_supported"] = ["normal"]
+    doc["claims_parameter_supported"] = False
+    doc["request_parameter_supported"] = False
     doc["request_uri_parameter_supported"] = False   # the OIDC default is true
+    doc["require_request_uri_registration"] = False
+    doc["display_values_supported"] = ["page", "popup", "touch", "wap"]
 
 
 def _userinfo(doc: Document, app: Application, endpoints: Mapping[str, str]) -> None:

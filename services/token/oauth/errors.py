@@ -135,3 +135,40 @@ class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: the server cannot revoke tokens of the hinted type."""
 
     error, status = "unsupported_token_type", 400
+
+
+# Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6): they travel to the
+# client's redirect URI, so their HTTP status is never sent; it stays 400 for completeness.
+class UnsupportedResponseType(OAuthError):
+    error, status = "unsupported_response_type", 400
+
+
+class LoginRequired(OAuthError):
+    error, status = "login_required", 400
+
+
+class ConsentRequired(OAuthError):
+    error, status = "consent_required", 400
+
+
+class InteractionRequired(OAuthError):
+    error, status = "interaction_required", 400
+
+
+class AccountSelectionRequired(OAuthError):
+    error, status = "account_selection_required", 400
+
+
+class RequestNotSupported(OAuthError):
+    error, status = "request_not_supported", 400
+
+
+class RequestUriNotSupported(OAuthError):
+    error, status = "request_uri_not_supported", 400
+
+
+# What authn may answer instead of a sign-in (ADR 0005 §3), by error code.
+AUTHORIZATION_RESULT_ERRORS: dict[str, type[OAuthError]] = {
+    cls.error: cls for cls in (LoginRequired, ConsentRequired, InteractionRequired, AccessDenied,
+                               AccountSelectionRequired)
+}

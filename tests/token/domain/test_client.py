@@ -22,7 +22,7 @@ def test_create_emits_client_created_with_hash_and_digest_never_a_secret():
         "application_id": "billing", "client_id": CLIENT_ID, "tenant_id": "acme", "name": "Exporter",
         "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"],
         "redirect_uris": [], "scopes": ["openid"], "access_token_format": None,
-        "secret_hash": HASH_A, "secret_digest": digest(HASH_A),
+        "secret_hash": HASH_A, "secret_digest": digest(HASH_A), "skip_consent": False,
     }
 
 
@@ -288,3 +288,22 @@ def test_a_deleted_client_accepts_no_command(command):
 def test_commands_on_an_unknown_client_are_not_found(command):
     with raises("not_found"):
         command(None)
+
+
+def test_skip_consent_is_a_boolean_set_at_creation_and_by_update():
+    [event] = client_events(skip_consent=True)
+    assert event.data["skip_consent"] is True
+    state = c.fold([event])
+    assert state.skip_consent is True
+    [changed] = c.update(state, {"skip_consent": False}, application=app_state())
+    assert changed.data["changes"] == {"skip_consent": False}
+    assert c.fold([event, changed]).skip_consent is False
+    with raises("invalid_request"):
+        client_events(skip_consent="yes")
+
+
+def test_events_written_before_skip_consent_fold_to_false():
+    [event] = client_events()
+    old = type(event)(event.type, {k: v for k, v in event.data.items() if k != "skip_consent"},
+                      event.tenant, event.application)
+    assert c.fold([old]).skip_consent is False

@@ -51,7 +51,8 @@ def test_capabilities_add_their_members():
     assert doc["response_types_supported"] == ["code"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["subject_types_supported"] == ["public"]
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert doc["userinfo_endpoint"] == f"{ISSUER}/userinfo"
 
 
@@ -64,6 +65,7 @@ def test_public_clients_are_advertised_at_the_token_endpoint_only():
     doc = metadata(application(), endpoints=ENDPOINTS, capabilities={"authorization_code", "public_clients"})
     assert doc["token_endpoint_auth_methods_supported"] == [*SECRET_METHODS, "none"]
     assert doc["introspection_endpoint_auth_methods_supported"] == SECRET_METHODS
+    assert doc["revocation_endpoint_auth_methods_supported"] == [*SECRET_METHODS, "none"]
 
 
 def test_capabilities_never_leak_into_the_next_document():
