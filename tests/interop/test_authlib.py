@@ -14,6 +14,7 @@ import time
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata, get_well_known_url
+from authlib.oidc.discovery import OpenIDProviderMetadata
 from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from joserfc.jwk import KeySet
 
@@ -114,23 +115,10 @@ async def test_errors_reach_authlib_as_oauth_errors(make_app, secret, scope, err
     assert raised.value.error == error
 
 
-async def test_metadata_passes_authlibs_rfc8414_member_checks(make_app):
-    """Every RFC 8414 member check of Authlib passes, except the one on response_types_supported (below)."""
+async def test_metadata_passes_authlibs_rfc8414_and_openid_discovery_validation(make_app):
+    """Authlib's whole-document checks: RFC 8414 §2 and OpenID Connect Discovery §3."""
     meta = await discover((await make_app()).issuer)
-    checked = AuthorizationServerMetadata(meta)
-    names = [n for n in dir(checked) if n.startswith("validate_") and n != "validate_response_types_supported"]
-    assert len(names) > 15
-    for name in names:
-        getattr(checked, name)()
-
-
-async def test_metadata_advertises_no_response_type_and_no_openid_member_until_the_code_flow(make_app):
-    """Advertising exactly what works: no authorization endpoint, so ``response_types_supported`` is
-    the empty array RFC 8414 §2 allows, and no OIDC-only member. Authlib's whole-document
-    ``validate()`` (RFC 8414 and OIDC Discovery) accepts the document once the code flow issue adds
-    the ``authorization_code`` and ``openid`` capabilities; until then it reads the empty array as
-    missing, which is why the member checks above leave that one out."""
-    meta = await discover((await make_app()).issuer)
-    assert meta["response_types_supported"] == []
-    assert "authorization_endpoint" not in meta
-    assert not {"subject_types_supported", "id_token_signing_alg_values_supported"} & set(meta)
+    AuthorizationServerMetadata(meta).validate()
+    OpenIDProviderMetadata(meta).validate()
+    assert meta["response_types_supported"] == ["code"]
+    assert "RS256" in meta["id_token_signing_alg_values_supported"]   # OIDC Discovery §3: required

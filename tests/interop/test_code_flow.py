@@ -22,7 +22,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support.signin import Agent, make_rp, make_user
+from tests.support.signin import OIDC_SCOPES, Agent, make_rp, make_user
 
 from .conftest import HERE, get_json
 
@@ -50,7 +50,7 @@ async def run_code_flow(node: str, issuer: str, rp, user) -> tuple[int, dict, Ag
 
 @pytest.mark.parametrize("public", [False, True], ids=["confidential", "public"])
 async def test_openid_client_code_flow_userinfo_refresh_rotation(node, make_app, admin, public):
-    app = await make_app()
+    app = await make_app(scopes=OIDC_SCOPES)
     user = await make_user(admin, app.tenant)
     rp = await make_rp(admin, app, public=public)
     code, result, agent = await run_code_flow(node, app.issuer, rp, user)
@@ -74,7 +74,7 @@ async def test_openid_client_code_flow_userinfo_refresh_rotation(node, make_app,
 
 
 async def test_authlib_code_flow_pkce_id_token_userinfo_refresh(make_app, admin):
-    app = await make_app()
+    app = await make_app(scopes=OIDC_SCOPES)
     user = await make_user(admin, app.tenant)
     rp = await make_rp(admin, app, skip_consent=True)
     meta = await get_json(f"{app.issuer}/.well-known/openid-configuration")
@@ -122,7 +122,7 @@ async def test_authlib_code_flow_pkce_id_token_userinfo_refresh(make_app, admin)
 
 
 async def test_sso_session_skips_the_login_page_and_prompt_login_forces_it(make_app, admin):
-    app = await make_app()
+    app = await make_app(scopes=OIDC_SCOPES)
     user = await make_user(admin, app.tenant)
     rp = await make_rp(admin, app, skip_consent=True)
     meta = await get_json(f"{app.issuer}/.well-known/openid-configuration")

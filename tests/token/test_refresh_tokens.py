@@ -217,8 +217,7 @@ async def test_discovery_advertises_the_code_flow(suite, make_app):
     assert doc["subject_types_supported"] == ["public"]
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["request_parameter_supported"] is False and doc["request_uri_parameter_supported"] is False
-    assert doc["scopes_supported"] == ["openid", "profile", "email", "address", "phone", "offline_access",
-                                       "invoices:read"]
+    assert doc["scopes_supported"] == ["openid", "invoices:read"]   # the application's, no others
     assert {"sub", "auth_time", "nonce", "at_hash", "sid", "email"} <= set(doc["claims_supported"])
     assert "none" in doc["token_endpoint_auth_methods_supported"]
     assert "none" not in doc["introspection_endpoint_auth_methods_supported"]

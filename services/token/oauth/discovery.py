@@ -122,8 +122,6 @@ def _public_clients(doc: Document, app: Application, endpoints: Mapping[str, str
     doc["revocation_endpoint_auth_methods_supported"].append("none")
 
 
-# OIDC Core §5.4: the scopes that stand for sets of claims, and offline_access (§11).
-STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid")
 # OIDC Core §5.1: what the userinfo service answers for the standard scopes.
 USER_CLAIMS = ("name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
@@ -141,7 +139,7 @@ def _openid(doc: Document, app: Application, endpoints: Mapping[str, str]) -> No
     """
     doc["subject_types_supported"] = ["public"]
     doc["id_token_signing_alg_values_supported"] = ["RS256"]
-    doc["scopes_supported"] = list(dict.fromkeys([*STANDARD_SCOPES, *app.scopes]))
+    doc["scopes_supported"] = list(app.scopes)   # what its clients can be given, nothing more
     doc["claims_supported"] = [*ID_TOKEN_CLAIMS, *USER_CLAIMS]
     doc["claim_types_supported"] = ["normal"]
     doc["claims_parameter_supported"] = False
