@@ -24,6 +24,8 @@ def _form(target: Target) -> dict[str, str]:
 
 def check(scenario: str, target: Target, jwks_url: str) -> str:
     """One request like the load's; a one-line description of the answer, or CheckFailed."""
+    if target.checker is not None:
+        return target.checker()
     headers = {"Authorization": target.authorization} if target.authorization else {}
     if target.method == "POST":
         status, body = call("POST", target.url, headers=headers, form=_form(target))
@@ -49,7 +51,24 @@ def check(scenario: str, target: Target, jwks_url: str) -> str:
     return f"{_verify_jwt(token, jwks_url)}; response members: {members}"
 
 
-def _verify_jwt(token: str, jwks_url: str) -> str:
+def check_token_response(body: dict, jwks_url: str, *, refresh: bool, id_token: bool) -> str:
+    """A code-flow token response: the access token (a JWT verified as at+jwt ES256, or opaque),
+    the ID token verified as RS256 with the issuer's JWKS, and a refresh token when wanted."""
+    token = body.get("access_token")
+    if not isinstance(token, str) or body.get("token_type", "").lower() != "bearer":
+        raise CheckFailed(f"not a token response: {json.dumps(body)[:300]}")
+    if refresh and not body.get("refresh_token"):
+        raise CheckFailed(f"no refresh token: members {', '.join(sorted(body))}")
+    access = _verify_jwt(token, jwks_url) if token.count(".") == 2 else f"opaque access token of {len(token)} chars"
+    idt = ""
+    if id_token:
+        if not body.get("id_token"):
+            raise CheckFailed(f"no ID token: members {', '.join(sorted(body))}")
+        idt = "; ID token " + _verify_jwt(body["id_token"], jwks_url, alg="RS256", typ=None)
+    return f"{access}{idt}; response members: {', '.join(sorted(body))}"
+
+
+def _verify_jwt(token: str, jwks_url: str, *, alg: str = "ES256", typ: str | None = "at+jwt") -> str:
     status, keys = call("GET", jwks_url)
     if status != 200:
         raise CheckFailed(f"JWKS {jwks_url}: HTTP {status}")
@@ -57,12 +76,13 @@ def _verify_jwt(token: str, jwks_url: str) -> str:
     try:
         signed.deserialize(token)
         header = signed.jose_header
-        signed.verify(jwk.JWKSet.from_json(json.dumps(keys)), alg="ES256")
+        signed.verify(jwk.JWKSet.from_json(json.dumps(keys)), alg=alg)
     except Exception as exc:  # noqa: BLE001 - any failure to verify is the finding
-        raise CheckFailed(f"JWT does not verify as ES256 with {jwks_url}: {exc}") from None
-    if header.get("typ", "").lower() != "at+jwt":
-        raise CheckFailed(f"JWT typ is {header.get('typ')!r}, not at+jwt")
+        raise CheckFailed(f"JWT does not verify as {alg} with {jwks_url}: {exc}") from None
+    if typ and header.get("typ", "").lower() != typ:
+        raise CheckFailed(f"JWT typ is {header.get('typ')!r}, not {typ}")
     claims = json.loads(signed.payload)
     scope = f" (scope “{claims['scope']}”)" if "scope" in claims else ""
-    return (f"JWT {header['alg']} typ {header['typ']}, {len(token)} chars, verified with its JWKS; "
+    return (f"JWT {header['alg']}{' typ ' + header['typ'] if header.get('typ') else ''}, {len(token)} chars, "
+            "verified with its JWKS; "
             f"claims: {', '.join(claims)}{scope}")

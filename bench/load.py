@@ -6,12 +6,15 @@ response is counted by status, and only the 2xx ones count as served.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shlex
 import statistics
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .oauth_client import basic_header
 
@@ -27,6 +30,16 @@ class Target:
     shown: tuple[str, str] = ("", "")   # what printed command lines say instead of header and form
     script: str | None = None           # another script of bench/wrk (its arguments in script_args)
     script_args: tuple[str, ...] = ()
+    # called before every run of this target with that run's load: makes what the run uses up
+    # (codes, refresh-token families) and answers the script's arguments (instead of script_args)
+    prepare: Callable[["Load"], tuple[str, ...]] | None = field(default=None, compare=False)
+    shown_args: tuple[str, ...] = ()    # what printed command lines say instead of the script's arguments
+    # another load generator than wrk (the sign-in driver, bench/signin.py): its command line for a
+    # load (shown=True: as printed) and its environment; it prints the JSON line stats.lua prints
+    generator: Callable[["Load", bool], list[str]] | None = field(default=None, compare=False)
+    env: dict[str, str] | None = field(default=None, compare=False)
+    observe: Callable[["WrkResult"], None] | None = field(default=None, compare=False)   # told each run's result
+    checker: Callable[[], str] | None = field(default=None, compare=False)   # the check before the load (bench/check.py)
 
 
 def form_post(url: str, client_id: str, secret: str, form: str, shown_form: str | None = None) -> Target:
@@ -53,6 +66,7 @@ class WrkResult:
     duration_s: float
     latency_us: dict[str, float]
     command: str = ""
+    counters: dict[str, int] = field(default_factory=dict)   # the script's own events (bench/wrk/stats.lua)
 
     @property
     def ok(self) -> int:
@@ -97,14 +111,25 @@ class Measurement:
                 merged[status] = merged.get(status, 0) + count
         return merged
 
+    @property
+    def counters(self) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for r in self.rounds:
+            for name, count in r.counters.items():
+                merged[name] = merged.get(name, 0) + count
+        return merged
+
 
 def wrk_argv(target: Target, load: Load, *, shown: bool = False) -> list[str]:
     """The wrk command line; ``shown=True`` puts a placeholder where the Basic secret goes."""
+    if target.generator is not None:
+        return target.generator(load, shown)
     argv = ["taskset", "-c", load.cpus, "wrk", f"-t{load.threads}", f"-c{load.connections}",
             f"-d{load.duration_s:g}s", "--latency", "--timeout", "10s"]
     delay = [str(load.delay_ms)] if load.delay_ms else []
     if target.script:
-        return [*argv, "-s", str(_script(target.script)), target.url, "--", *target.script_args, *delay]
+        args = (target.shown_args or target.script_args) if shown else target.script_args
+        return [*argv, "-s", str(_script(target.script)), target.url, "--", *args, *delay]
     if target.method == "POST":
         auth, form = target.shown if shown else (target.authorization or "", target.form)
         return [*argv, "-s", str(_script("form.lua")), target.url, "--", auth, form, *delay]
@@ -119,6 +144,14 @@ def _script(name: str) -> Path:
         return path
 
 
+def ready(target: Target, load: Load) -> Target:
+    """The target with what one run of ``load`` uses up made (its ``prepare``), ready to run:
+    called before the resource watch starts, so making codes or families is not counted as load."""
+    if target.prepare is None:
+        return target
+    return dataclasses.replace(target, script_args=target.prepare(load), prepare=None)
+
+
 def run_wrk(target: Target, load: Load) -> WrkResult:
     return run_wrk_together([(target, load)])
 
@@ -126,8 +159,11 @@ def run_wrk(target: Target, load: Load) -> WrkResult:
 def run_wrk_together(runs: list[tuple[Target, Load]]) -> WrkResult:
     """Several wrk processes at once (one per target, e.g. one per server process: wrk takes
     one host); their counts summed. One run is just :func:`run_wrk`."""
+    prepared = [(ready(target, load), load) for target, load in runs]
     procs = [(target, load, subprocess.Popen(wrk_argv(target, load), stdout=subprocess.PIPE,
-                                             stderr=subprocess.PIPE, text=True)) for target, load in runs]
+                                             stderr=subprocess.PIPE, text=True,
+                                             env={**os.environ, **target.env} if target.env else None))
+             for target, load in prepared]
     results = []
     for target, load, proc in procs:
         try:
@@ -141,8 +177,10 @@ def run_wrk_together(runs: list[tuple[Target, Load]]) -> WrkResult:
         data = json.loads(line)
         results.append(WrkResult(requests=data["requests"], non2xx=data["non2xx"], statuses=data["statuses"],
                                  errors=data["errors"], duration_s=data["duration_s"],
-                                 latency_us=data["latency_us"],
+                                 latency_us=data["latency_us"], counters=data.get("counters") or {},
                                  command=shlex.join(wrk_argv(target, load, shown=True))))
+        if target.observe is not None:
+            target.observe(results[-1])
     return results[0] if len(results) == 1 else _summed(results)
 
 
@@ -156,8 +194,12 @@ def _summed(results: list[WrkResult]) -> WrkResult:
             statuses[status] = statuses.get(status, 0) + count
         for kind, count in r.errors.items():
             errors[kind] = errors.get(kind, 0) + count
+    counters: dict[str, int] = {}
+    for r in results:
+        for name, count in r.counters.items():
+            counters[name] = counters.get(name, 0) + count
     return WrkResult(requests=sum(r.requests for r in results), non2xx=sum(r.non2xx for r in results),
-                     statuses=statuses, errors=errors, duration_s=max(r.duration_s for r in results),
+                     statuses=statuses, errors=errors, counters=counters, duration_s=max(r.duration_s for r in results),
                      latency_us={k: max(r.latency_us[k] for r in results) for k in results[0].latency_us},
                      command="\n".join(r.command for r in results))
 

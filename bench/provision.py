@@ -54,3 +54,75 @@ def provision(token_service: str, internal_token: str) -> tuple[dict[str, BenchC
         default = expect(status, body, 201, f"create application {application}")["default_client"]
         clients[application] = BenchClient(application, default["client_id"], default["client_secret"])
     return clients, admin_client
+
+
+# The code flow --------------------------------------------------------------------------------------
+CODE_APPLICATION = "bench-code"
+OIDC_SCOPES = ["openid", "profile", "email", "offline_access"]
+
+
+def provision_code_flow(token_service: str, admin: BenchClient, redirect_uri: str) -> dict[str, BenchClient]:
+    """Application ``bench-code`` (JWT ES256 access tokens, like ``bench``) and two clients of it
+    for the code flow: ``jwt`` (its access tokens JWT ES256) and ``opaque`` (opaque access tokens,
+    the userinfo row's: the peer's userinfo takes only opaque ones). Both confidential
+    (client_secret_basic), authorization_code + refresh_token, the one redirect URI, scopes
+    openid profile email offline_access, ``skip_consent: true`` (no consent page, as the peer)."""
+    bearer = admin_bearer(token_service, admin)
+    status, body = call("POST", f"{token_service}/admin/tenants/{TENANT}/applications", headers=bearer,
+                        json_body={"id": CODE_APPLICATION, "name": "Benchmark (code flow)",
+                                   "settings": {"access_token_format": "jwt", "access_token_alg": "ES256"}})
+    expect(status, body, 201, f"create application {CODE_APPLICATION}")
+    clients = {}
+    for kind in ("jwt", "opaque"):
+        status, body = call("POST", f"{token_service}/admin/applications/{CODE_APPLICATION}/clients", headers=bearer,
+                            json_body={"name": f"bench code flow ({kind})", "redirect_uris": [redirect_uri],
+                                       "token_endpoint_auth_method": "client_secret_basic",
+                                       "grant_types": ["authorization_code", "refresh_token"],
+                                       "scopes": OIDC_SCOPES, "access_token_format": kind, "skip_consent": True})
+        created = expect(status, body, 201, f"create the {kind} code-flow client")
+        clients[kind] = BenchClient(CODE_APPLICATION, created["client_id"], created["client_secret"])
+    return clients
+
+
+def import_users(authn: str, token_service: str, admin: BenchClient, start: int, stop: int, hashed: str,
+                 in_flight: int = 4, progress=None) -> tuple[int, float]:
+    """Users ``start`` … ``stop - 1`` (bench/users.py) into tenant ``bench`` through authn's
+    ``POST /admin/users/import``, 1,000 a call with the precomputed ``password_hash``,
+    ``in_flight`` calls at once. How many were imported and the seconds it took."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    from . import users
+
+    async def run() -> int:
+        bearer = admin_bearer(token_service, admin)
+        done = 0
+        batches = iter(range(start, stop, users.BATCH))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
+            async def worker() -> None:
+                nonlocal done, bearer
+                for first in batches:
+                    body = {"tenant_id": TENANT, "users": [
+                        {"username": users.username(i), "password_hash": hashed, **users.claims(i)}
+                        for i in range(first, min(stop, first + users.BATCH))]}
+                    for attempt in range(30):
+                        async with http.post(f"{authn}/admin/users/import", json=body, headers=bearer) as resp:
+                            answer = await resp.json(content_type=None)
+                            if resp.status == 401 and attempt < 29:
+                                bearer = admin_bearer(token_service, admin)
+                                continue
+                            if resp.status == 404 and attempt < 29:    # tenant.created not at authn yet
+                                await asyncio.sleep(0.2)
+                                continue
+                            expect(resp.status, answer, 201, f"import users {first}…")
+                            break
+                    done += answer["imported"]
+                    if progress:
+                        progress(done)
+            await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return done
+    started = time.monotonic()
+    count = asyncio.run(run())
+    return count, time.monotonic() - started

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .load import Load, Measurement
-from .scenarios import SCALING, USERS_NOTE, Scenario
+from .scenarios import SCALING, Scenario
 from .watch import Usage
 
 SYSTEMS = ("ceiling", "peer", "tessera")
@@ -29,6 +29,7 @@ class Row:
     latency: Measurement | None = None  # Tessera at a fixed, lower load
     latency_load: Load | None = None
     checks: dict[str, str] = field(default_factory=dict)
+    reruns: dict[str, list[int]] = field(default_factory=dict)   # system -> [rounds run again (codes ran out)]
 
     def rate(self, system: str) -> float | None:
         cell = self.cells.get(system)
@@ -73,6 +74,18 @@ class Report:
     cpu_ledger: dict[str, float] = field(default_factory=dict)   # machine CPU shares over the run
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
+
+
+COUNTERS = {
+    "exhausted": "sent after the codes ran out (a code redeemed twice would be answered 400 too)",
+    "starved": "sent with no refresh-token family free",
+}
+
+
+def counters_note(counters: dict[str, int]) -> str:
+    """The load script's own counts (bench/wrk/stats.lua ``count``), said in words; '' when none."""
+    shown = [f"{n:,} {COUNTERS.get(name, name)}" for name, n in sorted(counters.items()) if n]
+    return f"; of those, {', '.join(shown)}" if shown else ""
 
 
 def _rate(value: float | None) -> str:
@@ -154,8 +167,7 @@ def scaling_table(rows: list[ScalingRow]) -> str:
     """Tessera alone: each row's two cases side by side, their ratio, and what was done."""
     lines = ["| Scaling | Tessera req/s | Ratio | non-2xx |", "|---|---:|---:|---|"]
     if not rows:
-        lines += [f"| {what} | {USERS_NOTE if what == SCALING[1] else 'not measured in this run (--skip-scaling)'} "
-                  "| — | — |" for what in SCALING]
+        lines += [f"| {what} | not measured in this run (--skip-scaling) | — | — |" for what in SCALING]
         return "\n".join(lines)
     details: list[str] = []
     for row in rows:
@@ -169,8 +181,10 @@ def scaling_table(rows: list[ScalingRow]) -> str:
                          f"{_rate(row.scaled.throughput)} | {_ratio(row.scaled.throughput, row.base.throughput)} "
                          f"| {bad} |")
         details += row.details
-    lines += ["", "Ratio: the second case over the first. Tessera only, client credentials with ES256 JWT access "
-              "tokens, measured after the rows above in the same run (the ceiling and the peer idle beside it)."]
+    lines += ["", "Ratio: the second case over the first. Tessera only, measured after the rows above in the same run "
+              "(the ceiling and the peer idle beside it): the applications and processes rows with client credentials "
+              "(ES256 JWT access tokens), the users row with the full sign-in, the refresh-token row with refresh "
+              "with rotation; how each was loaded, and how long that took, is below."]
     if details:
         lines += ["", *[f"- {d}" for d in details]]
     return "\n".join(lines)
@@ -227,10 +241,14 @@ def status_table(rows: list[Row], scaling: list[ScalingRow] = ()) -> str:
             cell = row.cells.get(system)
             if cell and cell.measurement and cell.measurement.rounds:
                 statuses = dict(cell.measurement.statuses)
+                counters = dict(cell.measurement.counters)
                 if system == "tessera" and row.latency:
                     for status, count in row.latency.statuses.items():
                         statuses[status] = statuses.get(status, 0) + count
-                shown = ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items())) or "none"
+                    for name, count in row.latency.counters.items():
+                        counters[name] = counters.get(name, 0) + count
+                shown = (", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items())) or "none") + \
+                    counters_note(counters).replace("; of those,", " (of those,", 1) + (")" if counters_note(counters) else "")
                 lines.append(f"| {row.scenario.title} | {TITLES[system]} | {shown} |")
     for srow in scaling:
         for case, m in srow.runs():
@@ -254,10 +272,12 @@ def render(report: Report) -> str:
         "one run and one machine to the next; read the ratios.",
         "",
         "To run: `make bench` (installs wrk from Debian when missing, the peer with `npm ci --prefix bench/peer`, "
-        "then runs `python -m bench.run`: about 25 minutes, half of it creating the 10,000 applications of the "
-        "scaling row; `BENCH_ARGS=--skip-scaling` leaves the scaling rows out, about 9 minutes); "
-        "`make bench BENCH_ARGS=--quick` for a four-minute check (1,000 applications); "
-        "`python -m bench.run --help` for the rounds, durations, connections and CPUs.",
+        "then runs `python -m bench.run`: about an hour, most of it loading the scaling rows: 10,000 applications, "
+        "1,000,000 users, and as many live refresh tokens as 10 minutes of grants make; "
+        "`BENCH_ARGS=--skip-scaling` leaves the scaling rows out, about 20 minutes); "
+        "`make bench BENCH_ARGS=--quick` for a short check (1,000 applications, 20,000 users, 5,000 refresh tokens); "
+        "`--scenario KEY` runs one row alone; `python -m bench.run --help` for the rounds, durations, connections, "
+        "CPUs and the scaling sizes and time budgets.",
         "",
         "## Results",
         "",

@@ -29,11 +29,11 @@ from pathlib import Path
 from . import machine
 from .check import CheckFailed, check
 from .contenders import PEER_DIR, Ceiling, Peer
-from .load import Load, Measurement, paced_load, run_wrk
+from .load import Load, Measurement, paced_load, ready, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
-from .report import SYSTEMS, TITLES, Cell, Report, Row, render
-from .scaling import APPS_FULL, APPS_QUICK, measure_scaling
-from .scenarios import Scenario, select
+from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, render
+from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settle
+from .scenarios import TOKENS_FULL, USERS_FULL, Scenario, select
 from .tessera_suite import TesseraSuite
 from .watch import ResourceWatch
 
@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-cpus", default="0", help="CPUs of every server process (taskset list)")
     p.add_argument("--load-cpus", default="1", help="CPUs of wrk (taskset list)")
     p.add_argument("--scenario", action="append", dest="scenarios", metavar="KEY",
-                   help="only these scenarios (cc_jwt, cc_opaque, introspect, jwks); repeatable")
+                   help="only these scenarios (cc_jwt, cc_opaque, introspect, jwks, code, refresh, userinfo, login); "
+                        "repeatable")
     p.add_argument("--output", type=Path, default=DOC, help="the Markdown report (default docs/benchmarks.md)")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, data) afterwards")
@@ -63,11 +64,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"applications of the scaling row (default {APPS_FULL:,}; {APPS_QUICK:,} with --quick)")
     p.add_argument("--scaling-budget", type=float, default=1200.0, metavar="S",
                    help="stop creating applications after S seconds and measure those made (default 1200)")
+    p.add_argument("--scaling-users", type=int, default=None, metavar="N",
+                   help=f"users of the users row (default {USERS_FULL:,}; 20,000 with --quick)")
+    p.add_argument("--users-budget", type=float, default=1200.0, metavar="S",
+                   help="stop importing users after S seconds and measure those imported (default 1200)")
+    p.add_argument("--scaling-tokens", type=int, default=None, metavar="N",
+                   help=f"live refresh tokens of the refresh-token row (default {TOKENS_FULL:,}; 5,000 with --quick)")
+    p.add_argument("--tokens-budget", type=float, default=600.0, metavar="S",
+                   help="stop making grants after S seconds and measure those made (default 600)")
+    p.add_argument("--skip-scaling-row", action="append", dest="skip_scaling_rows", default=[],
+                   choices=("apps", "users", "tokens", "procs"), help="leave out one scaling row; repeatable")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.rounds, args.duration = 1.0, 1, 3.0
     if args.scaling_apps is None:
         args.scaling_apps = APPS_QUICK if args.quick else APPS_FULL
+    if args.scaling_users is None:
+        args.scaling_users = 20_000 if args.quick else USERS_FULL
+    if args.scaling_tokens is None:
+        args.scaling_tokens = 5_000 if args.quick else TOKENS_FULL
     if args.scaling_apps < 1:
         p.error("--scaling-apps must be at least 1")
     return args
@@ -111,8 +126,8 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
             run_wrk(target, warm)
     for _round in range(args.rounds):
         for name, target in targets.items():
-            with watch.under_load(systems[name], scenario.key):
-                row.cells[name].measurement.rounds.append(run_wrk(target, load))
+            row.cells[name].measurement.rounds.append(
+                measured_round(target, load, watch, systems[name], scenario, row.reruns.setdefault(name, [0])))
     for name in targets:
         row.cells[name].busy = watch.busy(systems[name], scenario.key)
         print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s  (server CPU busy "
@@ -128,6 +143,27 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
     return row
 
 
+def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: Scenario, reruns: list[int],
+                   tries: int = 3):
+    """One throughput round. What the round uses up (codes, refresh-token families) is made first
+    and not counted, then the server processes are let go quiet; a round whose codes ran out
+    (bench/wrk/code.lua counts "exhausted") is run again with more (up to ``tries``), its load
+    and CPU forgotten."""
+    import copy
+    for attempt in range(tries):
+        prepared = ready(target, load)
+        if prepared is not target:
+            settle(max_s=15.0)
+        before = copy.deepcopy(watch.usage)
+        with watch.under_load(system, scenario.key):
+            result = run_wrk(prepared, load)
+        if not result.counters.get("exhausted") or attempt == tries - 1:
+            return result
+        watch.usage = before
+        reruns[0] += 1
+    return result
+
+
 def failures(row: Row) -> list[str]:
     out = []
     for name in SYSTEMS:
@@ -139,7 +175,12 @@ def failures(row: Row) -> list[str]:
             bad = {s: n for s, n in m.statuses.items() if not s.startswith("2")}
             if bad or m.socket_errors:
                 out.append(f"{row.scenario.title}, {TITLES[name]}: non-2xx {bad or 'none'}, "
-                           f"socket errors {m.socket_errors} (not counted in the throughput)")
+                           f"socket errors {m.socket_errors} (not counted in the throughput)"
+                           + counters_note(m.counters))
+        reruns = row.reruns.get(name, [0])[0]
+        if reruns:
+            out.append(f"{row.scenario.title}, {TITLES[name]}: {reruns} round(s) ran out of codes and were run again "
+                       "with twice as many (the discarded runs are not counted)")
     return out
 
 
@@ -250,12 +291,37 @@ def method(args: argparse.Namespace) -> list[str]:
         "RFC 6749 JSON, and for JWTs ES256 with typ at+jwt verifying against the system's own JWKS.",
         "Memory and CPU: each process's RSS sampled every 0.5 s while its own system is under load "
         "(throughput rounds only, warm-up excluded), and its CPU time over that time.",
+        "The code-flow rows, the same way on both sides (bench/codeflow.py, bench/signin.py): what a run uses up is "
+        "made just before it with a Python asyncio driver (aiohttp) pinned to the load CPU(s), not counted, and the "
+        "server processes are let go quiet before the run. Code redemption: fresh codes for every run (codes live "
+        "at most 60 s on both sides), made by 32 browsers each signed in once and then authorizing again and again "
+        "on their SSO session (authorize → login page that sees the session → back → code; the peer: authorize → "
+        "interaction that grants the consent → back → code), PKCE S256; wrk redeems each once (bench/wrk/code.lua; "
+        "grant_type=authorization_code, client_secret_basic, code_verifier, redirect_uri) and every answer is an "
+        "access token, an RS256 ID token and a refresh token. Refresh with rotation: a fresh grant (family) per wrk "
+        "connection per run; bench/wrk/refresh.lua takes the new refresh token out of every answer for the next "
+        "request of that family. Userinfo: 64 access tokens of 64 users from the code flow, sent round robin as "
+        "`Authorization: Bearer` (bench/wrk/bearer.lua); opaque on both sides (oidc-provider's userinfo endpoint "
+        "takes only its own opaque userinfo tokens, so Tessera's userinfo row uses a client with opaque access "
+        "tokens too). The ceiling has no code-flow rows: it is defined for a form parse and an ES256 signature only.",
+        f"The full browserless sign-in row has its own load generator: wrk's Lua keeps no cookies and follows no "
+        f"redirect, so a Python asyncio driver (`python -m bench.signin`, aiohttp on uvloop, one process pinned to "
+        f"the load CPU(s) like wrk) runs {args.connections} browsers, each looping: a new cookie jar, a user picked "
+        "at random, GET authorize, follow each redirect by hand, fill the first form with a password field "
+        "(username, password and its hidden inputs such as csrf), follow back to the client's redirect URI, "
+        "redeem the code. The same driver for the peer and Tessera; a sign-in costs a few hundred requests a second "
+        "of client work at most, far below what the driver can do, while each costs the server an argon2id "
+        "verification. The loops running when the time is up are let finish and counted, and the rate is the loops "
+        "completed over the time to the last one. Its latency is a whole sign-in, all steps.",
         *([] if args.skip_scaling else [
-            f"Scaling (Tessera only, after the rows above, bench/scaling.py): the same wrk settings "
+            f"Scaling (Tessera only, after the rows above, bench/scaling.py): the same settings "
             f"({args.connections} connections, {args.threads} thread(s), {args.warmup:g} s warm-up, {args.rounds} "
-            f"round(s) × {args.duration:g} s, median) on client credentials with ES256 JWTs; the two cases of a row "
-            f"interleaved round by round. 1 vs 2 token processes first, then {args.scaling_apps:,} applications are "
-            "created and the applications row measured; how, and how long it took, is under the scaling table."]),
+            f"round(s) × {args.duration:g} s, median). 1 vs 2 token processes first (client credentials, the two "
+            f"cases interleaved round by round), then the users row ({args.scaling_users:,} users asked, full "
+            f"sign-in) and the refresh-token row ({args.scaling_tokens:,} asked, refresh with rotation), each measured "
+            f"before and after loading (the stores only grow), then {args.scaling_apps:,} applications are created "
+            "and the applications row measured (client credentials, interleaved); how each was loaded, and how long "
+            "it took, is under the scaling table."]),
     ]
 
 
@@ -368,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     systems = {
         "ceiling": Ceiling(secret, args.server_cpus, logs, env),
-        "peer": Peer(secret, args.server_cpus, logs, env, work),
-        "tessera": TesseraSuite(work, args.server_cpus, logs),
+        "peer": Peer(secret, args.server_cpus, logs, env, work, args.load_cpus, args.threads),
+        "tessera": TesseraSuite(work, args.server_cpus, logs, args.load_cpus, args.threads),
     }
     report = Report(
         started=datetime.now(timezone.utc),
@@ -383,11 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     failed = set(systems)    # until started
     try:
         failed = start_all(systems, watch, report)
+        report.configurations = {name: system.summary for name, system in systems.items()}   # with what start made
         ok = not failed
         report.idle_cpu = idle_cpu_share(1.0 if args.quick else 3.0)
         report.versions = versions(systems)
         report.server_commands = [shown_command(server, secret) for s in systems.values() for server in s.servers]
         print(f"measuring (logs in {logs})", flush=True)
+        suite = systems["tessera"]
+        if (not args.skip_scaling and "tokens" not in args.skip_scaling_rows and "tessera" not in failed
+                and suite.flows):
+            try:
+                suite.tokens_base = measure_tokens_base(suite, args)
+            except (RuntimeError, OSError, KeyError) as exc:
+                report.problems.append(f"the refresh-token scaling row's first case: {type(exc).__name__}: {exc}")
         alive = measure_all(systems, failed, args, watch, report)
         ok = alive and ok
         if alive and "tessera" not in failed and not args.skip_scaling:

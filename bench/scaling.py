@@ -13,7 +13,19 @@
   another port, pinned to the same server CPUs); client credentials for ``bench`` against one
   process with all the connections, and against both with two wrk processes (wrk takes one
   host) of half the connections each, both on the load CPUs, their 2xx counts summed.
-* **1,000 vs 1,000,000 users and refresh tokens**: not measured; Tessera has no users yet.
+* **1,000 vs N users** (N = 1,000,000; 20,000 with ``--quick``; fewer when the time budget runs
+  out, and the row says so): the full sign-in (bench/signin.py, users picked at random) with the
+  user store at 1,000 users (the main rows' users), then N - 1,000 more are imported through
+  authn's ``POST /admin/users/import`` (1,000 a call, the precomputed argon2id hash; the time it
+  takes is part of the result), then the same sign-in picking from all N. The store cannot shrink
+  back, so the two cases are measured one after the other, not interleaved.
+* **1,000 vs N live refresh tokens** (N = 1,000,000; 5,000 with ``--quick``; fewer when the time
+  budget runs out, and the row says so): Tessera has no bulk API for grants, so each live refresh
+  token is a real grant made through the code flow's fast path (an SSO session authorizes, the
+  code is redeemed), 64 in flight. 1,000 grants are made and refresh with rotation measured (the
+  main rows' wrk settings, bench/wrk/refresh.lua), then grants are made up to N and it is
+  measured again; the counts of live and of all rows of ``token.refresh_tokens`` are printed with
+  each case (rotation leaves the consumed rows behind).
 """
 from __future__ import annotations
 
@@ -28,11 +40,11 @@ import aiohttp
 
 from .check import CheckFailed, check
 from .load import Load, Measurement, Target, form_post, run_wrk_together
-from .procs import ServerError, all_children_cpu_seconds, parse_cpus, rss_bytes
+from .procs import ServerError, affinity, all_children_cpu_seconds, parse_cpus, rss_bytes
 from .provision import BenchClient
 from .report import ScalingRow
-from .scenarios import SCALING, USERS_NOTE
-from .tessera_suite import CC_FORM, TesseraSuite
+from .scenarios import SCALING, TOKENS_FULL, USERS_FULL
+from .tessera_suite import CC_FORM, USERS, TesseraSuite
 from .watch import ResourceWatch
 
 APPS_FULL = 10_000
@@ -230,7 +242,7 @@ def _p(m: Measurement) -> str:
 
 
 def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
-    row = ScalingRow(SCALING[2], ("1 process", "2 processes"))
+    row = ScalingRow(SCALING[3], ("1 process", "2 processes"))
     cpus = parse_cpus(args.server_cpus)
     print(f"  {row.title}", flush=True)
     try:
@@ -373,20 +385,227 @@ def measure_scaling(suite: TesseraSuite, args: argparse.Namespace, work: Path,
                     problems: list[str]) -> list[ScalingRow]:
     """The three scaling rows; each failure is a problem and a note in its row, not a crash."""
     print("scaling (Tessera only)", flush=True)
-    rows = []
-    for measure in (lambda: measure_processes(suite, args, problems),
-                    lambda: measure_applications(suite, args, work, problems)):
+    titles = {"procs": SCALING[3], "apps": apps_title(args.scaling_apps, args.quick),
+              "users": users_title(args), "tokens": tokens_title(args)}
+    measures = {"procs": lambda: measure_processes(suite, args, problems),
+                "users": lambda: measure_users(suite, args, problems),
+                "tokens": lambda: measure_refresh_tokens(suite, args, problems),
+                "apps": lambda: measure_applications(suite, args, work, problems)}
+    rows: dict[str, ScalingRow] = {}
+    for key, measure in measures.items():
+        if key in args.skip_scaling_rows:
+            rows[key] = ScalingRow(titles[key], ("", ""), note="not measured in this run (--skip-scaling-row)")
+            continue
+        if key in ("users", "tokens") and not suite.flows:
+            rows[key] = ScalingRow(titles[key], ("", ""), note=f"not built yet: the code flow could not be set up "
+                                                               f"({suite.code_flow_error})")
+            continue
         try:
-            rows.append(measure())
-        except (RuntimeError, OSError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            title = SCALING[2] if not rows else apps_title(args.scaling_apps, args.quick)
-            problems.append(f"{title}: the measurement stopped: {exc}")
-            rows.append(ScalingRow(title, ("", ""), note="failed (see Problems seen)"))
+            rows[key] = measure()
+        except (RuntimeError, OSError, KeyError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            problems.append(f"{titles[key]}: the measurement stopped: {type(exc).__name__}: {exc}")
+            rows[key] = ScalingRow(titles[key], ("", ""), note="failed (see Problems seen)")
         dead = suite.dead()
         if dead:
             problems.append(f"Tessera service(s) died during the scaling rows: {', '.join(dead)}")
             break
-    apps = rows[1:] or [ScalingRow(apps_title(args.scaling_apps, args.quick), ("", ""), note="not measured: "
-                                   "the run stopped before")]
-    users = ScalingRow(SCALING[1], ("", ""), note=USERS_NOTE)
-    return [apps[0], users, rows[0]]
+    return [rows.get(key) or ScalingRow(titles[key], ("", ""), note="not measured: the run stopped before")
+            for key in ("apps", "users", "tokens", "procs")]
+
+
+# Users and refresh tokens --------------------------------------------------------------------------
+def users_title(args: argparse.Namespace) -> str:
+    title = f"{USERS:,} vs {args.scaling_users:,} users (full sign-in)"
+    if args.scaling_users != USERS_FULL:
+        title += f" (the full run asks for {USERS_FULL:,})"
+    return title
+
+
+def tokens_title(args: argparse.Namespace) -> str:
+    title = f"1,000 vs {args.scaling_tokens:,} live refresh tokens (refresh with rotation)"
+    if args.scaling_tokens != TOKENS_FULL:
+        title += f" (the full run asks for {TOKENS_FULL:,})"
+    return title
+
+
+def _sequential(target: Target, args: argparse.Namespace, suite: TesseraSuite, watch: ResourceWatch,
+                key: str) -> Measurement:
+    from .load import ready, run_wrk
+    full, warm = _loads(args)
+    if args.warmup > 0:
+        run_wrk(target, warm)
+    out = Measurement()
+    for _round in range(args.rounds):
+        prepared = ready(target, full)
+        if prepared is not target:
+            settle(max_s=15.0)
+        with watch.under_load(suite, key):
+            out.rounds.append(run_wrk(prepared, full))
+    return out
+
+
+def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+    import dataclasses
+    n = args.scaling_users
+    row = ScalingRow(users_title(args), (f"{USERS:,} users", f"{n:,} users"))
+    print(f"  {row.title}", flush=True)
+    flow = suite.flows["jwt"]
+    watch = ResourceWatch()
+    base_target = flow.target("login")
+    row.base = _sequential(base_target, args, suite, watch, "users-base")
+    print(f"    {USERS:,} users: {row.base.throughput:,.1f} sign-ins/s; importing {n - USERS:,} more", flush=True)
+    last = [time.monotonic()]
+
+    def progress(done: int) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+            last[0] = time.monotonic()
+            print(f"      {USERS + done:,}/{n:,} users", flush=True)
+    with watch.under_load(suite, "users-import"):
+        imported, seconds = import_users_budgeted(suite, USERS, n, args.users_budget, progress)
+    total = USERS + imported
+    row.provision_s, row.provision_rate = seconds, imported / seconds if seconds else 0.0
+    if total < n:
+        row.cases = (row.cases[0], f"{total:,} users (of {n:,} asked)")
+        problems.append(f"{row.title}: the import stopped at the time budget ({args.users_budget:.0f} s) with "
+                        f"{total:,} of {n:,} users; the row measures {total:,}")
+    settle()
+    scaled_flow = dataclasses.replace(flow, users=range(total))
+    scaled_flow.codes, scaled_flow.families = flow.codes, flow.families
+    row.check = scaled_flow.check_login()
+    row.scaled = _sequential(scaled_flow.target("login"), args, suite, watch, "users-scaled")
+    row.details = [
+        f"{row.title}: importing {imported:,} users (tenant `bench`, 1,000 a call of `POST /admin/users/import` on "
+        f"authn, 4 calls in flight, each user with the same precomputed argon2id `password_hash`, m=19456 KiB, t=2, "
+        f"p=1, and five claims) took **{seconds:,.0f} s, {row.provision_rate:,.0f} users/s**"
+        + (f" — stopped by the time budget (--users-budget {args.users_budget:.0f} s): **{total:,} users, not "
+           f"{n:,}**" if total < n else "") + f". CPU meanwhile (share of one CPU): authn "
+        f"{_cpu(watch, 'users-import', 'authn service')}, userinfo {_cpu(watch, 'users-import', 'userinfo service')} "
+        f"(its read model of the claims), postgres {_cpu(watch, 'users-import', 'postgres')}, nats "
+        f"{_cpu(watch, 'users-import', 'nats')}.",
+        f"{row.title}: measured: the full browserless sign-in of the main rows (bench/signin.py, its own generator: "
+        f"{args.connections} browsers, each loop a new cookie jar and a user picked at random) with the store at "
+        f"{USERS:,} users picking among them, then after the import picking among all {total:,}; the two cases one "
+        f"after the other (the store cannot shrink back), {args.rounds} round(s) × {args.duration:g} s each after "
+        f"{args.warmup:g} s warm-up, median quoted. Each sign-in verifies an argon2id hash (tens of ms of CPU), "
+        "so a user look-up is a small part of it. CPU of all of Tessera "
+        f"{watch.busy(suite, 'users-base'):.0%} → {watch.busy(suite, 'users-scaled'):.0%}.",
+    ]
+    print(f"    {total:,} users: {row.scaled.throughput:,.1f} sign-ins/s", flush=True)
+    return row
+
+
+def import_users_budgeted(suite: TesseraSuite, start: int, stop: int, budget_s: float, progress) -> tuple[int, float]:
+    """Import users ``start`` … ``stop - 1`` in chunks of 50,000 until done or ``budget_s`` is spent."""
+    from .provision import import_users
+    done, seconds = 0, 0.0
+    assert suite.admin is not None and suite.password_hash is not None
+    for first in range(start, stop, 50_000):
+        if seconds >= budget_s:
+            break
+        count, took = import_users(suite.authn_url, suite.token_url, suite.admin, first, min(stop, first + 50_000),
+                                   suite.password_hash, progress=lambda d, base=done: progress(base + d))
+        done, seconds = done + count, seconds + took
+    return done, seconds
+
+
+def refresh_token_counts(suite: TesseraSuite) -> tuple[int, int]:
+    """(live, all) rows of token.refresh_tokens."""
+    import asyncpg
+
+    async def count() -> tuple[int, int]:
+        conn = await asyncpg.connect(suite.database_url, timeout=10)
+        try:
+            row = await conn.fetchrow("SELECT count(*) FILTER (WHERE consumed_at IS NULL AND revoked_at IS NULL) AS live,"
+                                      " count(*) AS total FROM token.refresh_tokens")
+            return int(row["live"]), int(row["total"])
+        finally:
+            await conn.close()
+    return asyncio.run(count())
+
+
+def make_grants_budgeted(suite: TesseraSuite, count: int, budget_s: float, in_flight: int = 64) -> tuple[int, float]:
+    """``count`` new grants (live refresh tokens) through the fast path, in chunks, within ``budget_s``."""
+    from .signin import make_grants
+    from .users import credentials
+    flow = suite.flows["jwt"]
+    made, seconds = 0, 0.0
+    chunk = 5_000
+    while made < count and seconds < budget_s:
+        n = min(chunk, count - made)
+        with affinity(flow.cpus):
+            grants, took = asyncio.run(make_grants(flow.client, credentials(range(USERS)), n, in_flight))
+        made, seconds = made + len(grants), seconds + took
+        print(f"      {made:,}/{count:,} grants ({made / seconds:,.0f}/s)", flush=True)
+    return made, seconds
+
+
+@dataclass
+class TokensBase:
+    """The refresh-token row's first case, measured before the main rows (whose code redemptions
+    leave thousands of live refresh tokens behind)."""
+    measurement: Measurement
+    live0: int
+    total0: int
+    live: int
+    total: int
+    made: int
+    seconds: float
+    busy: float
+
+
+def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace) -> TokensBase:
+    print(f"  {tokens_title(args)}: the first case now, before the main rows leave live refresh tokens", flush=True)
+    flow = suite.flows["jwt"]
+    watch = ResourceWatch()
+    live0, total0 = refresh_token_counts(suite)
+    made, seconds = make_grants_budgeted(suite, max(0, 1_000 - live0), args.tokens_budget)
+    settle()
+    live, total = refresh_token_counts(suite)
+    m = _sequential(flow.target("refresh"), args, suite, watch, "tokens-base")
+    print(f"    {live:,} live: {m.throughput:,.0f} refreshes/s", flush=True)
+    return TokensBase(m, live0, total0, live, total, made, seconds, watch.busy(suite, "tokens-base"))
+
+
+def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+    n = args.scaling_tokens
+    row = ScalingRow(tokens_title(args), ("1,000 live", f"{n:,} live"))
+    print(f"  {row.title}", flush=True)
+    flow = suite.flows["jwt"]
+    watch = ResourceWatch()
+    base = suite.tokens_base or measure_tokens_base(suite, args)
+    row.base = base.measurement
+    row.cases = (f"{base.live:,} live ({base.total:,} rows)", row.cases[1])
+    live2, total2 = refresh_token_counts(suite)
+    print(f"    now {live2:,} live ({total2:,} rows); making grants up to {n:,}", flush=True)
+    with watch.under_load(suite, "tokens-make"):
+        made, seconds = make_grants_budgeted(suite, max(0, n - live2), args.tokens_budget)
+    row.provision_s, row.provision_rate = seconds, made / seconds if seconds else 0.0
+    settle()
+    live3, total3 = refresh_token_counts(suite)
+    row.cases = (row.cases[0], f"{live3:,} live ({total3:,} rows)")
+    if live3 < n:
+        problems.append(f"{row.title}: making grants stopped at the time budget ({args.tokens_budget:.0f} s) with "
+                        f"{live3:,} live refresh tokens of {n:,}; the row measures {live3:,}")
+    row.check = flow.check_refresh()
+    row.scaled = _sequential(flow.target("refresh"), args, suite, watch, "tokens-scaled")
+    when = ("before the main rows (their code redemptions leave a refresh token each)" if suite.tokens_base
+            else "here")
+    row.details = [
+        f"{row.title}: each live refresh token is a grant made through the code flow (no bulk API makes grants): "
+        f"64 browsers each signed in once, then authorize → code → redeem again and again. The first case was "
+        f"measured {when}: {base.live0:,} live refresh tokens were there, {base.made:,} grants made in "
+        f"{base.seconds:,.0f} s. The rows above then left {live2:,} live ({total2:,} rows); {made:,} more grants took "
+        f"**{seconds:,.0f} s, {row.provision_rate:,.0f} grants/s**"
+        + (f" — stopped by the time budget (--tokens-budget {args.tokens_budget:.0f} s): **{live3:,} live refresh "
+           f"tokens, not {n:,}**" if live3 < n else "")
+        + f". CPU meanwhile (share of one CPU): token {_cpu(watch, 'tokens-make', 'token service')}, authn "
+        f"{_cpu(watch, 'tokens-make', 'authn service')}, postgres {_cpu(watch, 'tokens-make', 'postgres')}.",
+        f"{row.title}: measured: refresh with rotation as in the main rows (bench/wrk/refresh.lua, a fresh family "
+        f"per connection per round), with {base.live:,} and then {live3:,} live refresh tokens in "
+        "`token.refresh_tokens` (rotation leaves the consumed rows, counted as rows); one after the other (the store "
+        f"only grows), {args.rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
+        f"CPU of all of Tessera {base.busy:.0%} → {watch.busy(suite, 'tokens-scaled'):.0%}; "
+        f"latency at that peak load: {_p(row.base)} → {_p(row.scaled)}.",
+    ]
+    print(f"    {live3:,} live: {row.scaled.throughput:,.0f} refreshes/s", flush=True)
+    return row

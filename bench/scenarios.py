@@ -17,18 +17,21 @@ SCENARIOS = (
     Scenario("cc_opaque", "client credentials, opaque access token", "CC opaque"),
     Scenario("introspect", "introspection (RFC 7662) of an opaque token", "introspection"),
     Scenario("jwks", "JWKS", "JWKS"),
-    Scenario("code", "authorization code redemption", "code", measured=False),
-    Scenario("refresh", "refresh with rotation", "refresh", measured=False),
-    Scenario("userinfo", "userinfo", "userinfo", measured=False),
-    Scenario("login", "full browserless login (authorize → password → code → token)", "login", measured=False),
+    Scenario("code", "authorization code redemption (PKCE, ID token RS256, refresh token)", "code"),
+    Scenario("refresh", "refresh with rotation", "refresh"),
+    Scenario("userinfo", "userinfo", "userinfo"),
+    Scenario("login", "full browserless sign-in (authorize → password → code → token; its own generator, see Method)",
+             "sign-in"),
 )
 
 SCALING = (
     "1 vs 10,000 applications",
-    "1,000 vs 1,000,000 users and refresh tokens",
+    "1,000 vs 1,000,000 users (full sign-in)",
+    "1,000 vs 1,000,000 live refresh tokens (refresh with rotation)",
     "1 vs 2 token-service processes",
 )
-USERS_NOTE = "not measured yet: users and refresh tokens are not built (authn, code flow)"
+USERS_FULL = 1_000_000
+TOKENS_FULL = 1_000_000
 
 
 def select(keys: list[str] | None) -> tuple[Scenario, ...]:

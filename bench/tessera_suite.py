@@ -21,10 +21,17 @@ import asyncpg
 
 from shared.embedded import EmbeddedServers, free_port
 
+from . import users
+from .codeflow import Flow
 from .load import Target, form_post
 from .oauth_client import client_credentials
 from .procs import Server, affinity, pinned, read_pid
-from .provision import BenchClient, provision
+from .provision import CODE_APPLICATION, BenchClient, import_users, provision, provision_code_flow
+from .signin import Client
+
+CODE_FLOW = ("code", "refresh", "userinfo", "login")
+REDIRECT_URI = "https://client.example/callback"     # the same as the peer's (never fetched)
+USERS = 1_000                                         # users of the main rows, on both sides
 
 SERVICES = ("keys", "token", "authn", "userinfo")
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,17 +41,37 @@ INFRA = ("postgres", "redis", "nats")   # the embedded servers, by their folder 
 
 class TesseraSuite:
     name = "tessera"
-    summary = ("the services keys, token, authn and userinfo (`python -m services.NAME`, "
-               "TESSERA_LOG_LEVEL=warning), no gateway: wrk hits the token service, and the keys service "
-               "for JWKS; embedded Postgres (fsync and synchronous_commit on), Redis (appendonly yes) and "
-               "NATS JetStream, all on the server CPUs; tenant `bench`, applications `bench` "
-               "(access_token_format jwt, ES256) and `bench-opaque` (opaque), each with its default client "
-               "(client_secret_basic, client_credentials), made through the admin API")
+    @property
+    def summary(self) -> str:
+        loaded = (f"; {self.users_loaded[0]:,} users imported in {self.users_loaded[1]:.1f} s"
+                  if self.users_loaded else "")
+        return ("the services keys, token, authn and userinfo (`python -m services.NAME`, "
+                "TESSERA_LOG_LEVEL=warning), no gateway: wrk hits the token service, the keys service "
+                "for JWKS and the userinfo service for userinfo, and the sign-in driver sends each URL under the "
+                "public URL to the service that shared/routing.py names for its path (what the gateway does); "
+                "embedded Postgres (fsync and synchronous_commit on), Redis (appendonly yes) and "
+                "NATS JetStream, all on the server CPUs; tenant `bench`, applications `bench` "
+                "(access_token_format jwt, ES256) and `bench-opaque` (opaque), each with its default client "
+                "(client_secret_basic, client_credentials), made through the admin API. Code flow: application "
+                f"`{CODE_APPLICATION}` (JWT ES256 access tokens, ID tokens RS256, the default) with two clients "
+                "made through `POST /admin/applications/bench-code/clients`: access_token_format jwt (the code, "
+                "refresh and sign-in rows) and opaque (the userinfo row, as the peer's), both client_secret_basic, "
+                f"authorization_code + refresh_token, redirect URI {REDIRECT_URI}, scopes openid profile email "
+                "offline_access, skip_consent true; PKCE S256 sent; users `user0000000`… of tenant `bench` "
+                "imported through authn's `POST /admin/users/import` (1,000 a call, 4 in flight) with one "
+                "precomputed argon2id hash (m=19456 KiB, t=2, p=1) as `password_hash`" + loaded)
 
-    def __init__(self, root: Path, cpus: str, log_dir: Path) -> None:
+    def __init__(self, root: Path, cpus: str, log_dir: Path, load_cpus: str = "1", threads: int = 1) -> None:
         self.root = root
         self.cpus = cpus
         self.log_dir = log_dir
+        self.load_cpus = load_cpus
+        self.threads = threads
+        self.flows: dict[str, Flow] = {}
+        self.code_flow_error: str | None = None
+        self.users_loaded: tuple[int, float] | None = None
+        self.password_hash: str | None = None
+        self.tokens_base = None          # bench/scaling.TokensBase, measured before the main rows
         self.embedded: EmbeddedServers | None = None
         self.services: dict[str, Server] = {}
         self.clients: dict[str, BenchClient] = {}
@@ -92,6 +119,30 @@ class TesseraSuite:
         opaque = self.clients["bench-opaque"]
         self.introspected = client_credentials(f"{self.token_url}/{opaque.application}/token",
                                                opaque.basic)["access_token"]
+        self.authn_url = f"http://127.0.0.1:{ports['authn']}"
+        self.userinfo_url = f"http://127.0.0.1:{ports['userinfo']}"
+        self.public_url = env["TESSERA_PUBLIC_URL"]
+        self.internal_token = env["TESSERA_INTERNAL_TOKEN"]
+        try:
+            self.start_code_flow()
+        except Exception as exc:  # noqa: BLE001 - the other rows are still measured; the cell says why
+            self.code_flow_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+    def start_code_flow(self) -> None:
+        """The code-flow application and clients, the main rows' users, and one Flow per client."""
+        assert self.admin is not None
+        made = provision_code_flow(self.token_url, self.admin, REDIRECT_URI)
+        self.password_hash = users.password_hash()
+        self.users_loaded = import_users(self.authn_url, self.token_url, self.admin, 0, USERS, self.password_hash)
+        gateway = (("public", self.public_url), ("token", self.token_url), ("authn", self.authn_url),
+                   ("userinfo", self.userinfo_url), ("keys", self.keys_url))
+        issuer = f"{self.public_url}/{CODE_APPLICATION}"
+        for kind, bench_client in made.items():
+            client = Client(f"{issuer}/authorize", f"{self.token_url}/{CODE_APPLICATION}/token", bench_client.client_id,
+                            bench_client.basic, REDIRECT_URI, gateway=gateway)
+            self.flows[kind] = Flow(client, f"{self.userinfo_url}/{CODE_APPLICATION}/userinfo",
+                                    f"{self.keys_url}/{CODE_APPLICATION}/jwks.json", self.root / f"tessera-flow-{kind}",
+                                    self.load_cpus, self.threads, range(USERS))
 
     def start_second_token(self) -> str:
         """A second token-service process: the first one's environment (same database, Redis,
@@ -129,6 +180,10 @@ class TesseraSuite:
                              opaque.client_secret, f"token={self.introspected}", "token=<an opaque access token>")
         if scenario == "jwks":
             return Target(f"{self.keys_url}/bench/jwks.json")
+        if scenario in CODE_FLOW:
+            if self.code_flow_error or not self.flows:
+                return f"not built yet: the code flow could not be set up ({self.code_flow_error})"
+            return self.flows["opaque" if scenario == "userinfo" else "jwt"].target(scenario)
         return "not built yet"
 
     def jwks_url(self) -> str:

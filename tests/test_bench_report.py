@@ -27,3 +27,115 @@ def test_cpu_per_request_divides_each_systems_cpu_by_what_it_served_and_splits_t
     lines = cost_table(report).splitlines()
     assert lines[0] == "| Scenario | Ceiling | Tessera | Tessera by process |"
     assert lines[2] == f"| {cc_jwt.title} | 100 | 250 | token 200, postgres 50 |"
+
+
+# The code-flow rows: the load scripts' own counters, the sign-in driver's parsing --------------------
+from bench.report import ScalingRow, counters_note, scaling_table, status_table  # noqa: E402
+from bench.scenarios import SCALING  # noqa: E402
+from bench.signin import Client, LoopResult, SignInError, code_from, parse_form, summary  # noqa: E402
+from bench.users import Credentials, username  # noqa: E402
+
+
+def _run(statuses: dict[str, int], counters: dict[str, int] | None = None) -> WrkResult:
+    non2xx = sum(n for s, n in statuses.items() if not s.startswith("2"))
+    return WrkResult(requests=sum(statuses.values()), non2xx=non2xx, statuses=statuses, errors={}, duration_s=10,
+                     latency_us={}, counters=counters or {})
+
+
+def test_measurement_sums_the_scripts_counters_over_rounds():
+    m = Measurement([_run({"200": 5}, {"exhausted": 2}), _run({"200": 5}, {"exhausted": 1, "starved": 4})])
+    assert m.counters == {"exhausted": 3, "starved": 4}
+
+
+def test_counters_are_said_in_words_and_nothing_when_none():
+    assert counters_note({}) == ""
+    assert counters_note({"exhausted": 0}) == ""
+    note = counters_note({"exhausted": 1_200, "starved": 3})
+    assert note.startswith("; of those, 1,200 sent after the codes ran out")
+    assert "3 sent with no refresh-token family free" in note
+    assert counters_note({"other": 2}) == "; of those, 2 other"
+
+
+def test_status_table_shows_the_counters_beside_the_statuses():
+    code = next(s for s in SCENARIOS if s.key == "code")
+    row = Row(code, cells={"peer": Cell(Measurement([_run({"200": 10, "400": 4}, {"exhausted": 4})]))})
+    line = status_table([row]).splitlines()[2]
+    assert line.startswith(f"| {code.title} | Peer | 200: 10, 400: 4 (of those, 4 sent after the codes ran out")
+    assert line.endswith(") |")
+
+
+def test_scaling_table_without_rows_names_every_row_unmeasured():
+    lines = scaling_table([]).splitlines()[2:]
+    assert [ln.split(" | ")[0].lstrip("| ") for ln in lines] == list(SCALING)
+    assert all("not measured in this run" in ln for ln in lines)
+
+
+def test_scaling_row_with_its_cases_and_ratio():
+    row = ScalingRow("1,000 vs 1,000,000 users (full sign-in)", ("1,000 users", "1,000,000 users"),
+                     base=Measurement([_run({"200": 200})]), scaled=Measurement([_run({"200": 150})]))
+    line = scaling_table([row]).splitlines()[2]
+    assert line == "| 1,000 vs 1,000,000 users (full sign-in) | 1,000 users: 20; 1,000,000 users: 15 | 0.75 | 0 / 0 |"
+
+
+LOGIN = """<html><form method="get" action="/search"><input name="q"></form>
+<form method="post" action="/bench-code/login?request=abc&amp;x=1">
+  <input type="hidden" name="csrf" value="t0k&quot;en">
+  <input type='hidden' name='request' value='abc'>
+  <input name="username" autocomplete="username" required>
+  <input name="password" type="password">
+</form></html>"""
+
+
+def test_parse_form_takes_the_form_with_a_password_and_its_hidden_inputs():
+    action, inputs = parse_form(LOGIN)
+    assert action == "/bench-code/login?request=abc&x=1"
+    assert inputs == {"csrf": 't0k"en', "request": "abc", "username": "", "password": ""}
+    assert parse_form("<form action='/x'><input name='q'></form>") is None
+
+
+def test_code_from_a_redirect_checks_state_and_errors():
+    assert code_from("https://client.example/callback?code=c1&state=s&iss=x", "https://client.example/callback",
+                     "s") == "c1"
+    for location in ("https://client.example/callback?code=c1&state=other",
+                     "https://client.example/callback?error=access_denied&state=s",
+                     "https://client.example/callback?state=s"):
+        try:
+            code_from(location, "https://client.example/callback", "s")
+        except SignInError as exc:
+            assert exc.step == "authorize"
+        else:
+            raise AssertionError(location)
+
+
+def test_client_resolve_sends_public_paths_to_their_service_as_the_gateway_would():
+    gateway = (("public", "http://127.0.0.1:1"), ("token", "http://127.0.0.1:1"), ("authn", "http://127.0.0.1:2"),
+               ("userinfo", "http://127.0.0.1:3"))
+    c = Client("http://127.0.0.1:1/app/authorize", "http://127.0.0.1:1/app/token", "c", "Basic x", "https://rp/cb",
+               gateway=gateway)
+    assert c.resolve("http://127.0.0.1:1/app/login?request=r") == "http://127.0.0.1:2/app/login?request=r"
+    assert c.resolve("http://127.0.0.1:1/app/authorize/resume?request=r") == \
+        "http://127.0.0.1:1/app/authorize/resume?request=r"
+    assert c.resolve("http://127.0.0.1:1/app/userinfo") == "http://127.0.0.1:3/app/userinfo"
+    assert c.resolve("https://rp/cb?code=1") == "https://rp/cb?code=1"
+    no_gateway = Client("u", "t", "c", "b", "r")
+    assert no_gateway.resolve("http://127.0.0.1:1/app/login") == "http://127.0.0.1:1/app/login"
+
+
+def test_sign_in_summary_is_shaped_like_the_wrk_scripts_line():
+    result = LoopResult(completed=3, latencies_us=[1000.0, 3000.0, 2000.0], duration_s=2.0)
+    result.failed["login: HTTP 500"] = 1
+    line = summary(result)
+    assert line["requests"] == 4 and line["non2xx"] == 1
+    assert line["statuses"] == {"200": 3, "failed at login: HTTP 500": 1}
+    assert line["latency_us"]["p50"] == 2000 and line["latency_us"]["max"] == 3000
+    assert line["duration_s"] == 2.0
+    empty = summary(LoopResult())
+    assert empty["requests"] == 0 and empty["latency_us"]["p99"] == 0
+
+
+def test_credentials_are_made_when_asked():
+    users = Credentials(range(10, 1_000_010))
+    assert len(users) == 1_000_000
+    assert users[0] == (username(10), users[0][1])
+    assert users[-1][0] == "user1000009"
+    assert [u for u, _ in users[1:3]] == ["user0000011", "user0000012"]

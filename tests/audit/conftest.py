@@ -10,8 +10,9 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -20,6 +21,7 @@ import nats
 import orjson
 import pytest
 
+from services.audit import purge
 from shared.db import create_pool
 from shared.events import Event
 from tests.support.processes import ServiceProcess
@@ -55,9 +57,15 @@ class Ledger:
     env: dict[str, str]
     pool: Any          # asyncpg pool, search_path audit
     token_pool: Any    # asyncpg pool, search_path token
+    started: float = field(default_factory=time.monotonic)
 
     def restart(self) -> None:
         self.process.start()
+        self.started = time.monotonic()
+
+    async def past_first_purge(self) -> None:
+        """Wait until the service's own first purge (a few seconds after it starts) is behind it."""
+        await asyncio.sleep(max(0.0, self.started + purge.FIRST_AFTER_S + 1.0 - time.monotonic()))
 
     def kill(self) -> None:
         """SIGKILL: no drain, no ack of what it was applying."""

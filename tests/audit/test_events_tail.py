@@ -93,4 +93,5 @@ def test_the_subscription_is_the_most_specific_subject_the_filters_allow():
     assert filter_subject(None, ["signing_key.*"]) == "tessera.*.*.signing_key.*"
     assert filter_subject("acme", ["access_token.issued", "access_token.revoked"]) == "tessera.*.acme.access_token.*"
     assert filter_subject("acme", ["access_token.issued", "client.created"]) == "tessera.*.acme.>"
-    assert filter_subject(None, ["session.started"]) == "tessera.*.*.session.started"  # not published yet
+    assert filter_subject(None, ["session.started"]) == "tessera.authn.*.session.started"
+    assert filter_subject(None, ["session.ended"]) == "tessera.*.*.session.ended"  # not published yet
