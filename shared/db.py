@@ -17,10 +17,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                                   schema="pg_catalog")
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own rollback: nothing.
+
+    asyncpg's default reset sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release: a second round trip for every pooled query. Tessera leaves no session
+    state on a pooled connection (settings are ``SET LOCAL``, advisory locks are
+    transaction-scoped or released by their holder, listeners are removed by theirs), and an
+    open transaction is still rolled back by asyncpg before this is called.
+    """
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     """A pool whose connections see only ``schema`` (and ``public``) by default."""
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection,
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"tessera-{schema}"},
         command_timeout=30,
     )

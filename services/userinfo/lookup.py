@@ -6,8 +6,9 @@ NATS (plain subscriptions, besides the durable consumer that writes the tables) 
 copy at once, and once more a moment later, after the consumer has committed. A disabled
 application therefore stops serving userinfo within a second or so, within ``ttl`` at worst.
 
-Users are not cached: a deleted or disabled user is refused as soon as the consumer applied the
-event, and the primary-key look-up costs one round trip.
+Users' claims are kept the same way (the look-up was the one Postgres round trip of a request):
+``user.*`` events drop a user's copy in every replica at once and again a moment later, so a
+deleted or disabled user is refused within about a second; within ``ttl`` if NATS is down.
 """
 from __future__ import annotations
 
@@ -81,17 +82,43 @@ class Applications:
 
 
 class Users:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, ttl: float = TTL_S, clock=time.monotonic) -> None:
         self.pool = pool
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
 
     async def claims(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
         """The stored claims of an active user of the tenant; None otherwise."""
         if len(user_id) > 255 or "\x00" in user_id:
             return None
+        key = (tenant_id, user_id)
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
         row = await self.pool.fetchrow(_USER, tenant_id, user_id)
-        if row is None or row["status"] != "active":
-            return None
-        return row["claims"]
+        claims = row["claims"] if row is not None and row["status"] == "active" else None
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (now + (self.ttl if claims is not None else MISSING_TTL_S), claims)
+        return claims
+
+    def forget(self, key: tuple[str, str] | None = None) -> None:
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+    async def on_event(self, msg) -> None:
+        """NATS callback for ``tessera.authn.*.user.>``: that user's claims changed."""
+        try:
+            data = orjson.loads(msg.data).get("data") or {}
+            key = (data["tenant_id"], data["user_id"])
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            key = None
+        self.forget(key)
+        asyncio.get_running_loop().call_later(RECHECK_AFTER_S, self.forget, key)
 
 
 class TokenStore:

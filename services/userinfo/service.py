@@ -15,7 +15,7 @@ from shared.runtime import Resources, ServiceSpec
 from .access import AccessTokens
 from .endpoint import UserinfoEndpoint
 from .lookup import Applications, TokenStore, Users
-from .read_model import APPLICATION_SUBJECT, CONSUMERS, TENANT_SUBJECT
+from .read_model import APPLICATION_SUBJECT, CONSUMERS, TENANT_SUBJECT, USER_SUBJECT
 from .rebuild import replay_command
 
 KEY_EVENTS = "tessera.keys.*.signing_key.>"
@@ -40,15 +40,17 @@ async def setup(app: web.Application, res: Resources) -> None:
     jwks = RemoteJwks(res.http, settings.keys_service_url)
     tokens = TokenStore(RedisBatch(res.redis), settings.secret_pepper)
     applications = Applications(res.pool)
-    endpoint = UserinfoEndpoint(applications, AccessTokens(jwks.keys, tokens.is_revoked, tokens.opaque),
-                                Users(res.pool))
+    users = Users(res.pool)
+    endpoint = UserinfoEndpoint(applications, AccessTokens(jwks.keys, tokens.is_revoked, tokens.opaque), users)
 
     await res.nc.subscribe(KEY_EVENTS, cb=_on_key_event(jwks))
     await res.nc.subscribe(APPLICATION_SUBJECT, cb=applications.on_event)
     await res.nc.subscribe(TENANT_SUBJECT, cb=applications.on_event)
+    await res.nc.subscribe(USER_SUBJECT, cb=users.on_event)
     # What was missed while NATS was away: forget it all.
     res.on_reconnect.append(jwks.forget)
     res.on_reconnect.append(applications.forget)
+    res.on_reconnect.append(users.forget)
     app.router.add_routes(endpoint.routes())
 
 
