@@ -1,6 +1,8 @@
 """Form parameters (RFC 6749 §3.1): duplicates refused, empty values absent, unknown ignored."""
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 
 from services.token.oauth.errors import InvalidRequest
@@ -53,3 +55,17 @@ def test_form_that_is_not_utf8_is_invalid_request(body):
 def test_form_with_too_many_fields_is_invalid_request():
     with pytest.raises(InvalidRequest):
         decode_form(b"&".join(b"f%d=1" % i for i in range(200)))
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"grant_type=client_credentials", b"a=1&b=2&a=3", b"a=&b", b"&&a=1&", b"=x&y=", b"a==b",
+    b"scope=read write", b"a=1;b=2", b"x=caf\xc3\xa9", b"&".join(b"f%d=1" % i for i in range(100)),
+])
+def test_unescaped_forms_read_as_parse_qsl_reads_them(body):
+    """The split fast path gives exactly the standard library's pairs."""
+    assert decode_form(body) == parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=100)
+
+
+def test_unescaped_form_with_too_many_fields_is_invalid_request():
+    with pytest.raises(InvalidRequest):
+        decode_form(b"&".join(b"f%d=1" % i for i in range(101)))
