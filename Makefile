@@ -51,6 +51,16 @@ bench: install
 	  fi; \
 	fi
 	@command -v npm >/dev/null 2>&1 || { echo "bench: npm is missing; install Node.js 20+ and npm"; exit 2; }
+	@# the peer's npm argon2 compiles from source when no prebuilt binary fits: node-gyp needs g++, make, python3
+	@if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 || \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3); \
+	  else \
+	    echo "bench: g++, make or python3 is missing (the peer's npm argon2 builds from source); install them" \
+	         "(Debian/Ubuntu: sudo apt-get install -y build-essential python3)"; exit 2; \
+	  fi; \
+	fi
 	npm ci --prefix bench/peer --no-audit --no-fund
 	$(PY) -m bench.run $(BENCH_ARGS)
 

@@ -95,6 +95,7 @@ class Peer:
         # its own Redis, durable like Tessera's (append-only file), on the server CPUs too
         self.redis = EmbeddedRedis(root / "peer-redis", persist=True)
         self.server: Server | None = None
+        self.redis_url: str | None = None
         self.introspected: str | None = None
 
     @property
@@ -142,7 +143,7 @@ class Peer:
 
     def start(self) -> None:
         with affinity(self.cpus):
-            redis_url = self.redis.start()
+            redis_url = self.redis_url = self.redis.start()
         self.server = Server("peer", pinned(self.cpus, ["node", "peer.mjs", str(self.port), self.secret, redis_url]),
                              env=self.env, log_dir=self.log_dir, cwd=PEER_DIR,
                              ready_url=f"{self.url}/.well-known/openid-configuration")

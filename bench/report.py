@@ -271,11 +271,13 @@ def render(report: Report) -> str:
         "against the bare ceiling and the peer (`oidc-provider`). Absolute requests per second move from "
         "one run and one machine to the next; read the ratios.",
         "",
-        "To run: `make bench` (installs wrk from Debian when missing, the peer with `npm ci --prefix bench/peer`, "
+        "To run: `make bench` (installs wrk, and g++, make and python3 for the peer's npm argon2, from Debian when missing, "
+        "the peer with `npm ci --prefix bench/peer`, "
         "then runs `python -m bench.run`: about an hour, most of it loading the scaling rows: 10,000 applications, "
-        "1,000,000 users, and as many live refresh tokens as 10 minutes of grants make; "
+        "1,000,000 users (and the wait while Tessera's consumers digest them), and 1,000,000 live refresh tokens "
+        "(1,000 through the code flow, the rest inserted directly, about a minute); "
         "`BENCH_ARGS=--skip-scaling` leaves the scaling rows out, about 20 minutes); "
-        "`make bench BENCH_ARGS=--quick` for a short check (1,000 applications, 20,000 users, 5,000 refresh tokens); "
+        "`make bench BENCH_ARGS=--quick` for a short check (1,000 applications, 20,000 users, 100,000 refresh tokens); "
         "`--scenario KEY` runs one row alone; `python -m bench.run --help` for the rounds, durations, connections, "
         "CPUs and the scaling sizes and time budgets.",
         "",

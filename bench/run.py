@@ -69,9 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--users-budget", type=float, default=1200.0, metavar="S",
                    help="stop importing users after S seconds and measure those imported (default 1200)")
     p.add_argument("--scaling-tokens", type=int, default=None, metavar="N",
-                   help=f"live refresh tokens of the refresh-token row (default {TOKENS_FULL:,}; 5,000 with --quick)")
+                   help=f"live refresh tokens of the refresh-token row (default {TOKENS_FULL:,}; 100,000 with --quick; 1,000 made through the code flow, the rest inserted directly)")
     p.add_argument("--tokens-budget", type=float, default=600.0, metavar="S",
-                   help="stop making grants after S seconds and measure those made (default 600)")
+                   help="stop making the first case's grants through the code flow after S seconds (default 600)")
+    p.add_argument("--quiesce-budget", type=float, default=None, metavar="S",
+                   help="longest wait, after loading data, for a system to digest it before it is measured "
+                        "(bench/quiesce.py; default 3600, 600 with --quick)")
     p.add_argument("--skip-scaling-row", action="append", dest="skip_scaling_rows", default=[],
                    choices=("apps", "users", "tokens", "procs"), help="leave out one scaling row; repeatable")
     args = p.parse_args(argv)
@@ -82,7 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.scaling_users is None:
         args.scaling_users = 20_000 if args.quick else USERS_FULL
     if args.scaling_tokens is None:
-        args.scaling_tokens = 5_000 if args.quick else TOKENS_FULL
+        args.scaling_tokens = 100_000 if args.quick else TOKENS_FULL
+    if args.quiesce_budget is None:
+        args.quiesce_budget = 600.0 if args.quick else 3600.0
     if args.scaling_apps < 1:
         p.error("--scaling-apps must be at least 1")
     return args
@@ -370,6 +375,29 @@ def start_all(systems: dict, watch: ResourceWatch, report: Report) -> set[str]:
     return failed
 
 
+def quiesce_all(systems: dict, failed: set[str], args: argparse.Namespace, report: Report) -> None:
+    """After start (the peer and Tessera each loaded their 1,000 users and made their clients):
+    the same wait on both sides until what was loaded is digested (bench/quiesce.py)."""
+    from .quiesce import quiesce_peer, quiesce_tessera
+    waits = []
+    for name in ("peer", "tessera"):
+        if name in failed:
+            continue
+        print(f"waiting for {TITLES[name]} to digest what start loaded…", flush=True)
+        done = (quiesce_tessera(systems[name], None, args.quiesce_budget) if name == "tessera"
+                else quiesce_peer(systems[name], min(args.quiesce_budget, 300.0)))
+        print(f"  {TITLES[name]}: quiet after {done.describe()}", flush=True)
+        waits.append(f"{TITLES[name]} {done.describe()}")
+        if not done.ok:
+            report.problems.append(f"{TITLES[name]} was not quiet before the main rows: {done.describe()}")
+    report.method.append(
+        "Before the main rows, each system digests what its start loaded (both: their clients and 1,000 users with the "
+        "same argon2id hash; bench/quiesce.py): Tessera until every durable JetStream consumer has nothing pending or "
+        "unacknowledged and every outbox is empty, then `VACUUM (ANALYZE)` of its database, then no autovacuum worker "
+        "and all its processes under 10% of one CPU for 2 s in a row; the peer until its Redis is not saving and its "
+        "processes are as quiet. Waited: " + "; ".join(waits) + ".")
+
+
 def stop_all(systems: dict) -> None:
     for name, system in reversed(systems.items()):
         try:
@@ -450,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         failed = start_all(systems, watch, report)
         report.configurations = {name: system.summary for name, system in systems.items()}   # with what start made
+        quiesce_all(systems, failed, args, report)
         ok = not failed
         report.idle_cpu = idle_cpu_share(1.0 if args.quick else 3.0)
         report.versions = versions(systems)
@@ -459,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         if (not args.skip_scaling and "tokens" not in args.skip_scaling_rows and "tessera" not in failed
                 and suite.flows):
             try:
-                suite.tokens_base = measure_tokens_base(suite, args)
+                suite.tokens_base = measure_tokens_base(suite, args, report.problems)
             except (RuntimeError, OSError, KeyError) as exc:
                 report.problems.append(f"the refresh-token scaling row's first case: {type(exc).__name__}: {exc}")
         alive = measure_all(systems, failed, args, watch, report)

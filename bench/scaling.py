@@ -17,15 +17,20 @@
   out, and the row says so): the full sign-in (bench/signin.py, users picked at random) with the
   user store at 1,000 users (the main rows' users), then N - 1,000 more are imported through
   authn's ``POST /admin/users/import`` (1,000 a call, the precomputed argon2id hash; the time it
-  takes is part of the result), then the same sign-in picking from all N. The store cannot shrink
-  back, so the two cases are measured one after the other, not interleaved.
-* **1,000 vs N live refresh tokens** (N = 1,000,000; 5,000 with ``--quick``; fewer when the time
-  budget runs out, and the row says so): Tessera has no bulk API for grants, so each live refresh
-  token is a real grant made through the code flow's fast path (an SSO session authorizes, the
-  code is redeemed), 64 in flight. 1,000 grants are made and refresh with rotation measured (the
-  main rows' wrk settings, bench/wrk/refresh.lua), then grants are made up to N and it is
-  measured again; the counts of live and of all rows of ``token.refresh_tokens`` are printed with
-  each case (rotation leaves the consumed rows behind).
+  takes is part of the result), then the same sign-in picking from all N. Before each case
+  Tessera is let digest what was loaded (bench/quiesce.py: its durable consumers and outboxes
+  empty, ``VACUUM (ANALYZE)`` of the tables loaded, its CPU quiet), and how long that took is
+  printed: measured while the userinfo service's consumer was still applying the
+  ``user.created`` events, the sign-in rate halved whatever users were picked. The store cannot
+  shrink back, so the two cases are measured one after the other, not interleaved.
+* **1,000 vs N live refresh tokens** (N = 1,000,000; 5,000 with ``--quick``): Tessera has no bulk
+  API for grants, and a grant through the code flow's fast path (an SSO session authorizes, the
+  code is redeemed) runs at about 64 a second here. The first 1,000 are made that way and
+  refresh with rotation is measured (the main rows' wrk settings, bench/wrk/refresh.lua, whose
+  families are also made through the flow before each run); then the table is filled up to N
+  with synthetic live rows inserted directly (bench/refresh_fill.py, ``COPY``), Tessera is let
+  digest it, and it is measured again; the counts of live and of all rows of
+  ``token.refresh_tokens`` are printed with each case (rotation leaves the consumed rows behind).
 """
 from __future__ import annotations
 
@@ -444,6 +449,23 @@ def _sequential(target: Target, args: argparse.Namespace, suite: TesseraSuite, w
     return out
 
 
+USERS_TABLES = ["authn.users", "authn.events", "authn.outbox", "userinfo.users", "userinfo.inbox"]
+TOKENS_TABLES = ["token.refresh_tokens", "token.events", "token.outbox"]
+
+
+def quiesce(suite: TesseraSuite, args: argparse.Namespace, tables: list[str] | None, what: str,
+            problems: list[str], title: str):
+    """bench/quiesce.py's wait, printed; a problem when the time allowed ran out."""
+    from .quiesce import quiesce_tessera
+    print(f"    waiting for Tessera to digest {what}…", flush=True)
+    done = quiesce_tessera(suite, tables, args.quiesce_budget)
+    print(f"    quiet after {done.describe()}", flush=True)
+    if not done.ok:
+        problems.append(f"{title}: Tessera was not quiet after {what} within --quiesce-budget "
+                        f"{args.quiesce_budget:.0f} s, so the measurement ran beside that work: {done.describe()}")
+    return done
+
+
 def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
     import dataclasses
     n = args.scaling_users
@@ -452,6 +474,7 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
     flow = suite.flows["jwt"]
     watch = ResourceWatch()
     base_target = flow.target("login")
+    before = quiesce(suite, args, USERS_TABLES, "the rows above", problems, row.title)
     row.base = _sequential(base_target, args, suite, watch, "users-base")
     print(f"    {USERS:,} users: {row.base.throughput:,.1f} sign-ins/s; importing {n - USERS:,} more", flush=True)
     last = [time.monotonic()]
@@ -468,7 +491,8 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
         row.cases = (row.cases[0], f"{total:,} users (of {n:,} asked)")
         problems.append(f"{row.title}: the import stopped at the time budget ({args.users_budget:.0f} s) with "
                         f"{total:,} of {n:,} users; the row measures {total:,}")
-    settle()
+    with watch.under_load(suite, "users-digest"):
+        after = quiesce(suite, args, USERS_TABLES, f"the {imported:,} users imported", problems, row.title)
     scaled_flow = dataclasses.replace(flow, users=range(total))
     scaled_flow.codes, scaled_flow.families = flow.codes, flow.families
     row.check = scaled_flow.check_login()
@@ -482,6 +506,16 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
         f"{_cpu(watch, 'users-import', 'authn service')}, userinfo {_cpu(watch, 'users-import', 'userinfo service')} "
         f"(its read model of the claims), postgres {_cpu(watch, 'users-import', 'postgres')}, nats "
         f"{_cpu(watch, 'users-import', 'nats')}.",
+        f"{row.title}: after the import, the measurement waits until Tessera has digested it (bench/quiesce.py): "
+        "every durable JetStream consumer with nothing pending or unacknowledged (the userinfo service's "
+        "`userinfo-authn-users` applies each `user.created` to its read model, about 600 a second here), every "
+        f"outbox empty, `VACUUM (ANALYZE)` of {', '.join(USERS_TABLES)}, no autovacuum worker and all of Tessera "
+        f"under 10% of one CPU for 2 s: **{after.describe()}**; CPU meanwhile: userinfo "
+        f"{_cpu(watch, 'users-digest', 'userinfo service')}, postgres {_cpu(watch, 'users-digest', 'postgres')}, "
+        f"nats {_cpu(watch, 'users-digest', 'nats')}. Measured during that work (as this row first was), the sign-in "
+        "rate fell by a third to a half whatever users were picked (the 1,000 first ones as much as all of them): "
+        "the consumer's work, not the number of users. The first case had the same wait before it "
+        f"({before.describe()}).",
         f"{row.title}: measured: the full browserless sign-in of the main rows (bench/signin.py, its own generator: "
         f"{args.connections} browsers, each loop a new cookie jar and a user picked at random) with the store at "
         f"{USERS:,} users picking among them, then after the import picking among all {total:,}; the two cases one "
@@ -551,61 +585,86 @@ class TokensBase:
     made: int
     seconds: float
     busy: float
+    waited: str = ""
 
 
-def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace) -> TokensBase:
-    print(f"  {tokens_title(args)}: the first case now, before the main rows leave live refresh tokens", flush=True)
+def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace, problems: list[str] | None = None) -> TokensBase:
+    title = tokens_title(args)
+    print(f"  {title}: the first case now, before the main rows leave live refresh tokens", flush=True)
     flow = suite.flows["jwt"]
     watch = ResourceWatch()
     live0, total0 = refresh_token_counts(suite)
     made, seconds = make_grants_budgeted(suite, max(0, 1_000 - live0), args.tokens_budget)
-    settle()
+    waited = quiesce(suite, args, TOKENS_TABLES, f"{made:,} grants", problems if problems is not None else [], title)
     live, total = refresh_token_counts(suite)
     m = _sequential(flow.target("refresh"), args, suite, watch, "tokens-base")
     print(f"    {live:,} live: {m.throughput:,.0f} refreshes/s", flush=True)
-    return TokensBase(m, live0, total0, live, total, made, seconds, watch.busy(suite, "tokens-base"))
+    return TokensBase(m, live0, total0, live, total, made, seconds, watch.busy(suite, "tokens-base"), waited.describe())
 
 
 def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+    from .refresh_fill import fill
     n = args.scaling_tokens
     row = ScalingRow(tokens_title(args), ("1,000 live", f"{n:,} live"))
     print(f"  {row.title}", flush=True)
     flow = suite.flows["jwt"]
     watch = ResourceWatch()
-    base = suite.tokens_base or measure_tokens_base(suite, args)
+    base = suite.tokens_base or measure_tokens_base(suite, args, problems)
     row.base = base.measurement
     row.cases = (f"{base.live:,} live ({base.total:,} rows)", row.cases[1])
     live2, total2 = refresh_token_counts(suite)
-    print(f"    now {live2:,} live ({total2:,} rows); making grants up to {n:,}", flush=True)
+    wanted = max(0, n - live2)
+    print(f"    now {live2:,} live ({total2:,} rows), all made through the code flow; inserting {wanted:,} synthetic "
+          f"live refresh tokens directly into token.refresh_tokens (COPY)", flush=True)
+    last = [time.monotonic()]
+
+    def progress(done: int) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+            last[0] = time.monotonic()
+            print(f"      {done:,}/{wanted:,} inserted", flush=True)
     with watch.under_load(suite, "tokens-make"):
-        made, seconds = make_grants_budgeted(suite, max(0, n - live2), args.tokens_budget)
-    row.provision_s, row.provision_rate = seconds, made / seconds if seconds else 0.0
-    settle()
+        inserted, seconds, facts = fill(suite.database_url, flow.client.client_id, wanted, progress)
+    row.provision_s, row.provision_rate = seconds, inserted / seconds if seconds else 0.0
+    print(f"    inserted {inserted:,} in {seconds:,.1f} s ({row.provision_rate:,.0f} rows/s)", flush=True)
+    waited = quiesce(suite, args, TOKENS_TABLES, f"the {inserted:,} rows inserted", problems, row.title)
     live3, total3 = refresh_token_counts(suite)
     row.cases = (row.cases[0], f"{live3:,} live ({total3:,} rows)")
     if live3 < n:
-        problems.append(f"{row.title}: making grants stopped at the time budget ({args.tokens_budget:.0f} s) with "
-                        f"{live3:,} live refresh tokens of {n:,}; the row measures {live3:,}")
+        problems.append(f"{row.title}: {live3:,} live refresh tokens of {n:,} asked; the row measures {live3:,}")
     row.check = flow.check_refresh()
     row.scaled = _sequential(flow.target("refresh"), args, suite, watch, "tokens-scaled")
     when = ("before the main rows (their code redemptions leave a refresh token each)" if suite.tokens_base
             else "here")
+    lifetime = facts.get("lifetime_s")
     row.details = [
-        f"{row.title}: each live refresh token is a grant made through the code flow (no bulk API makes grants): "
-        f"64 browsers each signed in once, then authorize → code → redeem again and again. The first case was "
-        f"measured {when}: {base.live0:,} live refresh tokens were there, {base.made:,} grants made in "
-        f"{base.seconds:,.0f} s. The rows above then left {live2:,} live ({total2:,} rows); {made:,} more grants took "
-        f"**{seconds:,.0f} s, {row.provision_rate:,.0f} grants/s**"
-        + (f" — stopped by the time budget (--tokens-budget {args.tokens_budget:.0f} s): **{live3:,} live refresh "
-           f"tokens, not {n:,}**" if live3 < n else "")
-        + f". CPU meanwhile (share of one CPU): token {_cpu(watch, 'tokens-make', 'token service')}, authn "
-        f"{_cpu(watch, 'tokens-make', 'authn service')}, postgres {_cpu(watch, 'tokens-make', 'postgres')}.",
+        f"{row.title}: how the live refresh tokens were made. **Through the real code flow** (64 browsers each "
+        "signed in once, then authorize → code → redeem again and again, about 64 grants/s here): the first case's "
+        f"({base.made:,} grants in {base.seconds:,.0f} s, measured {when}, with {base.live0:,} already there), what "
+        f"the rows above left ({live2:,} live, {total2:,} rows in all before the insert), and every family the wrk "
+        "connections rotate in either case (bench/wrk/refresh.lua; a fresh grant per connection per run, made just "
+        "before it and not counted). **Inserted directly** (no bulk API makes grants, and through the flow a million "
+        f"would take over four hours): **{inserted:,} synthetic live refresh tokens in {seconds:,.1f} s "
+        f"({row.provision_rate:,.0f} rows/s)**, `COPY` into `token.refresh_tokens` in chunks of 50,000 "
+        "(bench/refresh_fill.py): each a family and grant of its own, a random 256-bit secret's HMAC-SHA-256 in hex "
+        "as `token_hash` (the stored form of a real one; the secret is thrown away), ids like the service's, the "
+        f"code-flow client, subjects among {facts.get('template_subjects', 0):,} benchmark users, the scopes and "
+        "sign-in claims of a real row, issued within the last "
+        + (f"{lifetime / 86400:,.0f} days (the refresh-token lifetime)" if lifetime else "refresh-token lifetime")
+        + " so all are live; they have no `refresh_token.issued` events (the service looks refresh tokens up in the "
+        "table only). CPU meanwhile (share of one CPU): postgres "
+        f"{_cpu(watch, 'tokens-make', 'postgres')}. Then Tessera was let digest it (bench/quiesce.py: consumers and "
+        f"outboxes empty, `VACUUM (ANALYZE)` of {', '.join(TOKENS_TABLES)}, CPU quiet): {waited.describe()}; the "
+        f"first case had the same wait ({base.waited or 'not recorded'}).",
         f"{row.title}: measured: refresh with rotation as in the main rows (bench/wrk/refresh.lua, a fresh family "
         f"per connection per round), with {base.live:,} and then {live3:,} live refresh tokens in "
         "`token.refresh_tokens` (rotation leaves the consumed rows, counted as rows); one after the other (the store "
         f"only grows), {args.rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
         f"CPU of all of Tessera {base.busy:.0%} → {watch.busy(suite, 'tokens-scaled'):.0%}; "
         f"latency at that peak load: {_p(row.base)} → {_p(row.scaled)}.",
+        f"{row.title}: Tessera only, like every scaling row: the peer's refresh row (the main table) is measured at "
+        "its own size, the refresh tokens its main rows left in its Redis, not filled to the same number; a "
+        "Redis key look-up by id does not depend on how many keys there are the way a table's index might, so "
+        "this row asks the question of Tessera's storage only.",
     ]
     print(f"    {live3:,} live: {row.scaled.throughput:,.0f} refreshes/s", flush=True)
     return row

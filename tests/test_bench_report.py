@@ -139,3 +139,48 @@ def test_credentials_are_made_when_asked():
     assert users[0] == (username(10), users[0][1])
     assert users[-1][0] == "user1000009"
     assert [u for u, _ in users[1:3]] == ["user0000011", "user0000012"]
+
+
+# Quiescence and the synthetic refresh tokens (plain data) ----------------------------------------
+from datetime import timedelta  # noqa: E402
+
+from bench.quiesce import Quiesced, busy_consumers, pending_total  # noqa: E402
+from bench.refresh_fill import COLUMNS, synthetic_rows  # noqa: E402
+
+
+def test_busy_consumers_names_only_those_with_work_left():
+    infos = [("userinfo-authn-users", 18_040, 32), ("authn-tenants", 0, 0), ("token-x", 0, 3)]
+    assert busy_consumers(infos) == ["userinfo-authn-users: 18,040 pending, 32 unacknowledged",
+                                     "token-x: 0 pending, 3 unacknowledged"]
+    assert pending_total(infos) == 18_075
+    assert busy_consumers([("a", 0, 0)]) == [] and pending_total([]) == 0
+
+
+def test_quiesced_says_each_step_and_what_was_still_busy():
+    done = Quiesced(steps={"consumers and outboxes": 31.0, "VACUUM (ANALYZE)": 0.4, "CPU quiet": 2.1},
+                    drained=19_000, analyzed="authn.users")
+    assert done.ok and round(done.seconds, 1) == 33.5
+    assert done.describe() == ("33.5 s: consumers and outboxes 31.0 s (19,000 events applied), "
+                               "VACUUM (ANALYZE) 0.4 s (authn.users), CPU quiet 2.1 s")
+    late = Quiesced(steps={"consumers and outboxes": 600.0}, busy=["userinfo-authn-users: 5 pending, 0 unacknowledged"])
+    assert not late.ok
+    assert late.describe().endswith("NOT quiet when the time ran out: userinfo-authn-users: 5 pending, 0 unacknowledged")
+
+
+def test_synthetic_refresh_tokens_are_live_rows_of_their_own_families_shaped_like_the_template():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    template = {"tenant_id": "bench", "application_id": "bench-code", "client_id": "cid", "scopes": ["openid"],
+                "claims": {"auth_time": 1, "amr": ["pwd"], "acr": "0", "sid": "s"},
+                "issued_at": now - timedelta(days=1), "expires_at": now + timedelta(days=29)}
+    rows = [dict(zip(COLUMNS, r)) for r in synthetic_rows(template, ["u1", "u2"], 1_000, now)]
+    assert len(rows) == 1_000 and all(len(r) == len(COLUMNS) for r in rows)
+    hashes = {r["token_hash"] for r in rows}
+    assert len(hashes) == 1_000 and all(len(h) == 64 and int(h, 16) >= 0 for h in hashes)
+    assert len({r["family_id"] for r in rows}) == 1_000 and len({r["grant_id"] for r in rows}) == 1_000
+    assert {r["subject"] for r in rows} == {"u1", "u2"}
+    for r in rows:
+        assert r["consumed_at"] is None and r["revoked_at"] is None and r["access_hash"] is None
+        assert r["expires_at"] - r["issued_at"] == timedelta(days=30) and r["expires_at"] > now
+        assert r["issued_at"] <= now and r["claims"]["amr"] == ["pwd"] and r["claims"]["sid"] != "s"
+        assert (r["tenant_id"], r["application_id"], r["client_id"]) == ("bench", "bench-code", "cid")
+        assert len(r["token_id"]) == 22

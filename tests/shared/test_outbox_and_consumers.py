@@ -396,3 +396,50 @@ async def test_a_notify_too_long_to_name_its_positions_wakes_the_sweep_for_all(s
         await task
     assert await _eventually(lambda: _true(len(seen.messages) == 401), timeout=3)
     assert seen.ids == [str(e.id) for e in written]
+
+
+async def test_a_batch_is_applied_in_one_transaction_and_a_bad_event_holds_back_only_itself(schema, nats_client):
+    _name, pool = schema
+    await pool.execute("CREATE TABLE applied (event_id uuid PRIMARY KEY, amount int)")
+    js = nats_client.jetstream()
+    await ensure_stream(js)
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    events = await EventStore(pool, service, []).append(
+        "counter:b", 0, [created("b")] + [incremented(i) for i in range(1, 6)])
+    commits = []
+
+    async def handler(conn, event):
+        commits.append(conn.is_in_transaction())
+        if event.type == "counter.incremented":
+            if event.data["amount"] == 3:
+                raise ValueError("a handler that cannot apply this one")
+            await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.id, event.data["amount"])
+
+    consumer = Consumer(pool, js, f"test-{service}", f"tessera.{service}.>", handler)
+    payloads = [orjson.dumps(e.envelope()) for e in events]
+    good = [p for e, p in zip(events, payloads) if e.data.get("amount") != 3]
+    assert await consumer.process_together(good) == 5 and all(commits)
+    assert await pool.fetchval("SELECT sum(amount) FROM applied") == 1 + 2 + 4 + 5
+    assert await consumer.process_together(good) == 0          # each once, even batched again
+    with pytest.raises(ValueError):                            # the bad one rolls its batch back
+        await consumer.process_together(payloads)
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer.name) == 5
+
+    # Fetched from JetStream: the batch fails, then one at a time every event but the bad one
+    # is applied and acked; the bad one alone comes back after ack_wait.
+    for event, payload in zip(events, payloads):
+        await js.publish(event.subject, payload, headers={"Nats-Msg-Id": str(event.id)})
+    await pool.execute("DELETE FROM applied")
+    await pool.execute("DELETE FROM inbox")
+    batched = Consumer(pool, js, f"test-{service}-2", f"tessera.{service}.>", handler, ack_wait=1.0)
+    sub = await batched._subscribe()
+    try:
+        msgs = await sub.fetch(len(events), timeout=5)
+        assert len(msgs) == len(events)
+        with pytest.raises(ValueError):
+            await batched.apply(msgs)
+        assert await pool.fetchval("SELECT sum(amount) FROM applied") == 1 + 2 + 4 + 5
+        again = await sub.fetch(10, timeout=5)
+        assert [orjson.loads(m.data)["id"] for m in again] == [str(events[3].id)]
+    finally:
+        await sub.unsubscribe()
