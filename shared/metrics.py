@@ -21,6 +21,10 @@ class Metrics:
                                ["service", "log"], registry=self.registry)
         self.batched = Counter("tessera_event_batched_total", "Events written in group-committed batches",
                                ["service", "log"], registry=self.registry)
+        self.batch_seconds = Histogram("tessera_batch_seconds", "Time of one batched round trip "
+                                       "(a group commit, a batched read), from sending it to its answer",
+                                       ["service", "log"], registry=self.registry,
+                                       buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
         self.service = service
 
     def watch_outbox(self, fast_path, relay) -> None:

@@ -17,6 +17,7 @@ names them to the sweep.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -94,6 +95,7 @@ class GrantLog:
             await asyncio.sleep(0)   # let requests the loop has already read join this batch
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
             fast_path = self.store.fast_path
+            started = time.perf_counter()
             try:
                 try:
                     written = await self._write(batch, notify=fast_path is None)
@@ -111,6 +113,7 @@ class GrantLog:
                 fast_path.submit(recorded)
             self.batches += 1
             if self.metrics is not None:
+                self.metrics.batch_seconds.labels(self.metrics.service, "grants").observe(time.perf_counter() - started)
                 self.metrics.batches.labels(self.metrics.service, "grants").inc()
                 self.metrics.batched.labels(self.metrics.service, "grants").inc(len(batch))
             by_id = {event.id: event for event in recorded}

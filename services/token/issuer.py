@@ -47,7 +47,7 @@ class Issuer:
         token_hash = None
         if token_format == "jwt":
             key = await self.keyring.signing_key(app.id, app.tenant_id, app.settings.access_token_alg)
-            token, kid = key.sign(JWT_HEADER, claims), key.kid
+            token, kid = await key.sign_async(JWT_HEADER, claims), key.kid
         else:
             token = crypto.new_secret()
             token_hash = self.tokens.opaque_hash(token)

@@ -15,6 +15,7 @@ data); one whose token was consumed or revoked meanwhile gets :class:`TokenSpent
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from operator import attrgetter
@@ -113,10 +114,11 @@ class _Batcher:
     """Run ``fn`` on the items queued while the previous call was in flight (one held connection)."""
 
     def __init__(self, pool: asyncpg.Pool, fn: Callable[[asyncpg.Connection, list], Awaitable[None]],
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, *, name: str = "", metrics: Metrics | None = None) -> None:
         self.pool = pool
         self.fn = fn
         self.max_batch = max_batch
+        self._timer = metrics.batch_seconds.labels(metrics.service, name) if metrics is not None else None
         self._queue: list[tuple[Any, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
         self._conn: asyncpg.Connection | None = None
@@ -135,7 +137,10 @@ class _Batcher:
             try:
                 if self._conn is None or self._conn.is_closed():
                     self._conn = await self.pool.acquire()
+                started = time.perf_counter()
                 await self.fn(self._conn, batch)
+                if self._timer is not None:
+                    self._timer.observe(time.perf_counter() - started)
             except BaseException as exc:  # noqa: BLE001 - every waiter learns of the failure
                 if isinstance(exc, (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError)):
                     await self.close()
@@ -155,9 +160,9 @@ class _Batcher:
 class RefreshTokens:
     """Look-ups by hash (batched) and family revocation."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, metrics: Metrics | None = None) -> None:
         self.pool = pool
-        self._reads = _Batcher(pool, self._read)
+        self._reads = _Batcher(pool, self._read, name="refresh_reads", metrics=metrics)
 
     async def find(self, token_hash: str) -> RefreshRecord | None:
         row = await self._reads.submit(token_hash)
@@ -191,7 +196,7 @@ class TokenLog:
     def __init__(self, store: EventStore, metrics: Metrics | None = None) -> None:
         self.store = store
         self.metrics = metrics
-        self._writes = _Batcher(store.pool, self._write)
+        self._writes = _Batcher(store.pool, self._write, name="user_grants", metrics=metrics)
 
     async def write(self, item: Write) -> list[Event]:
         return await self._writes.submit(item)

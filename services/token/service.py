@@ -42,7 +42,7 @@ async def setup(app: web.Application, res: Resources) -> None:
     res.on_close.append(issuer.grants.close)
     # The code flow and refresh tokens (docs/oauth.md).
     sign_ins = SignInStore(res.redis, settings.secret_pepper)
-    refresh = RefreshTokens(res.pool)
+    refresh = RefreshTokens(res.pool, metrics=res.metrics)
     token_log = TokenLog(res.store, metrics=res.metrics)
     res.on_close.extend([refresh.close, token_log.close])
     users = UserGrantEndpoints(cache, sign_ins, UserTokens(keyring, token_store, res.store, token_log, refresh),

@@ -74,7 +74,7 @@ class UserTokens:
         access_hash = kid = digest = None
         if token_format == "jwt":
             key = await self.keyring.signing_key(app.id, app.tenant_id, settings.access_token_alg)
-            access_token, kid = key.sign(JWT_HEADER, claims), key.kid
+            access_token, kid = await key.sign_async(JWT_HEADER, claims), key.kid
         else:
             access_token = prepared.opaque_token
             access_hash = self.tokens.opaque_hash(access_token)
@@ -82,7 +82,7 @@ class UserTokens:
         body = token_response(access_token, decision)
         if grant.openid:
             id_key = await self.keyring.signing_key(app.id, app.tenant_id, ID_TOKEN_ALG)
-            body["id_token"] = id_key.sign(ID_TOKEN_HEADER, id_token_claims(
+            body["id_token"] = await id_key.sign_async(ID_TOKEN_HEADER, id_token_claims(
                 grant, issuer=app.issuer, access_token=access_token, now=now, ttl=settings.id_token_ttl))
         events = [NewEvent(ev.ACCESS_TOKEN_ISSUED, {
             "grant_id": grant.grant_id, "grant_type": grant.grant_type, "client_id": client.client_id,

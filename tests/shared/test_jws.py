@@ -257,3 +257,13 @@ def test_token_from_the_future_fails(claim):
 def test_wrong_or_missing_registered_claims_fail(claims, audience):
     with pytest.raises(InvalidClaimsError):
         validate_claims(claims, issuer="https://i", audience=audience, now=NOW)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+async def test_sign_async_signs_what_sign_signs(jwcrypto_keys, alg):
+    """RS256 goes to a worker thread, ES256 signs in place: either way the token verifies."""
+    key = SigningKey.from_jwk(private(jwcrypto_keys[alg]))
+    claims = {"sub": "user-1", "iat": int(time.time())}
+    token = await key.sign_async({"typ": "JWT"}, claims)
+    _header, verified = verify(token, public_set(jwcrypto_keys[alg]), algorithms=[alg])
+    assert verified == claims
