@@ -9,26 +9,17 @@ User routes take an optional ``?tenant=``: a user of another tenant is then ``no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Awaitable, Callable
-
-import orjson
 from aiohttp import web
 
-from shared.admin_auth import require_admin
+from shared.admin_api import Handler, error_response, guarded, json_body, only
 from shared.http.middleware import json_response
 
-from .domain import CONFLICT, GONE, INVALID_REQUEST, NOT_FOUND, DomainError
+from .domain import INVALID_REQUEST, DomainError
 from .repository import DEFAULT_PAGE, MAX_IMPORT, Users
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
-STATUS = {INVALID_REQUEST: 400, NOT_FOUND: 404, CONFLICT: 409, GONE: 410}
 IMPORT_MAX_BYTES = 8 * 1024 * 1024
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error_response(status: int, code: str, description: str) -> web.Response:
-    return json_response({"error": code, "error_description": description}, status=status)
 
 
 @web.middleware
@@ -43,39 +34,6 @@ async def admin_json_errors(request: web.Request, handler):
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
         return json_response({"error": _HTTP_ERRORS.get(exc.status, "invalid_request"),
                               "error_description": exc.reason}, status=exc.status, headers=headers)
-
-
-async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        if required:
-            raise DomainError(INVALID_REQUEST, "a JSON object body is required")
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise DomainError(INVALID_REQUEST, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise DomainError(INVALID_REQUEST, "the body must be a JSON object")
-    return body
-
-
-def only(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise DomainError(INVALID_REQUEST, f"unknown {what} field(s): {', '.join(unknown)}")
-    return body
-
-
-def guarded(handler: Handler) -> Handler:
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        await require_admin(request)
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            return error_response(STATUS[exc.code], exc.code, exc.message)
-    wrapper.__name__ = handler.__name__
-    return wrapper
 
 
 def _tenant_scope(request: web.Request) -> str | None:

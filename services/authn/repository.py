@@ -39,13 +39,6 @@ DEFAULT_PAGE = 50
 MAX_IMPORT = 1000
 MAX_ID = 255
 
-_INSERT_EVENTS = """
-INSERT INTO events (id, stream, sequence, type, version, tenant, application, request_id, actor,
-                    occurred_at, data)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[],
-                     $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[])
-RETURNING position
-"""
 _UNIQUE = {"users_username_key": "username", "users_email_key": "email"}
 
 
@@ -316,19 +309,12 @@ class Users:
                                             f" ({listing}); nothing was imported")
 
     async def _write_batch(self, tenant_id: str, built: list[Event]) -> None:
-        columns = ([e.id for e in built], [e.stream for e in built], [e.sequence for e in built],
-                   [e.type for e in built], [e.version for e in built], [e.tenant for e in built],
-                   [e.application for e in built], [e.request_id for e in built], [e.actor for e in built],
-                   [e.occurred_at for e in built], [e.data for e in built])
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR SHARE", tenant_id)
                     await self.require_tenant(tenant_id, conn)
-                    rows = await conn.fetch(_INSERT_EVENTS, *columns)
-                    built[:] = [e.at(r["position"]) for e, r in zip(built, rows)]
-                    await conn.execute("INSERT INTO outbox (position) SELECT unnest($1::bigint[])",
-                                       [e.position for e in built])
+                    built[:] = await self.store.insert(conn, built)
                     await conn.execute(INSERT_USERS, *user_rows(built))
                     if self.store.fast_path is None:
                         await conn.execute("SELECT pg_notify($1, '')", self.store.notify_channel)

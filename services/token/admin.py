@@ -15,14 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import orjson
 from aiohttp import web
 
-from shared.admin_auth import require_admin
+from shared.admin_api import Handler, guarded, json_body, only
 from shared.crypto import digest
 from shared.http.middleware import json_response
 
-from .domain import CONFLICT, GONE, INVALID_REQUEST, NOT_FOUND, DomainError
+from .domain import INVALID_REQUEST, DomainError
 from .domain.application import settings_to_data
 from .domain.client import format_time
 from .model import Application, Client, Tenant
@@ -30,9 +29,6 @@ from .repository import DEFAULT_PAGE, Page, Registry
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}   # responses that carry a secret
-STATUS = {INVALID_REQUEST: 400, NOT_FOUND: 404, CONFLICT: 409, GONE: 410}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # Representations ------------------------------------------------------------------------------
@@ -63,32 +59,6 @@ def page_json(page: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, 
 
 
 # Request parsing ------------------------------------------------------------------------------
-def error_response(code: str, description: str) -> web.Response:
-    return json_response({"error": code, "error_description": description}, status=STATUS[code])
-
-
-async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        if required:
-            raise DomainError(INVALID_REQUEST, "a JSON object body is required")
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise DomainError(INVALID_REQUEST, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise DomainError(INVALID_REQUEST, "the body must be a JSON object")
-    return body
-
-
-def only(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise DomainError(INVALID_REQUEST, f"unknown {what} field(s): {', '.join(unknown)}")
-    return body
-
-
 def page_query(request: web.Request) -> dict[str, Any]:
     raw = request.query.get("limit")
     try:
@@ -101,19 +71,6 @@ def page_query(request: web.Request) -> dict[str, Any]:
 def tenant_scope(request: web.Request) -> str | None:
     """The tenant the caller scopes an application or client request to (``?tenant=``)."""
     return request.query.get("tenant") or None
-
-
-def guarded(handler: Handler) -> Handler:
-    """Admit the caller first; turn a domain refusal into the stable error object."""
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        await require_admin(request)
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            return error_response(exc.code, exc.message)
-    wrapper.__name__ = handler.__name__
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
 
 
 class AdminAPI:

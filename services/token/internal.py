@@ -18,7 +18,8 @@ from aiohttp import web
 from shared.crypto import equal
 from shared.http.middleware import json_response
 
-from .admin import error_response, json_body, only
+from shared.admin_api import error_response, json_body, only
+from shared.domain_errors import STATUS
 from .domain import CONFLICT, DomainError
 from .domain.application import ADMIN_SCOPE, SYSTEM_APPLICATION
 from .domain.tenant import SYSTEM_TENANT
@@ -45,11 +46,11 @@ class Bootstrap:
             body = only(await json_body(request, required=False), ("new_client",), "bootstrap")
             new_client = body.get("new_client", False)
             if not isinstance(new_client, bool):
-                return error_response("invalid_request", "new_client must be true or false")
+                return error_response(400, "invalid_request", "new_client must be true or false")
             async with self._lock:
                 return await self._bootstrap(new_client)
         except DomainError as exc:
-            return error_response(exc.code, exc.message)
+            return error_response(STATUS[exc.code], exc.code, exc.message)
 
     async def _bootstrap(self, new_client: bool) -> web.Response:
         registry = self.registry
@@ -69,7 +70,7 @@ class Bootstrap:
                                     created.client_secret)
             app = await registry.application(SYSTEM_APPLICATION)
         if await registry.admin_client_ids() and not new_client:
-            return error_response(CONFLICT, "already bootstrapped: an admin client exists "
+            return error_response(STATUS[CONFLICT], CONFLICT, "already bootstrapped: an admin client exists "
                                             "(ask for another with new_client)")
         created_client = await registry.create_client(
             SYSTEM_APPLICATION, name="Tessera admin", tenant_id=SYSTEM_TENANT,

@@ -4,22 +4,20 @@ The first token of an application asks the keys service for its current private 
 internal call, deduplicated when many requests arrive at once); later tokens sign with the
 parsed key in memory. Any ``signing_key.*`` event of that application, seen on NATS, drops the
 entry so the next token picks up the new key. Verification keys (for introspection) come from
-the application's public JWKS, re-fetched on an unknown ``kid``.
+the application's public JWKS (:mod:`shared.jwks_cache`), re-fetched on an unknown ``kid``.
 """
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import orjson
 
 from shared import jws
+from shared.jwks_cache import RemoteJwks
 from shared.logging import get_logger
 
 log = get_logger("tessera.token.keyring")
-VERIFY_TTL_S = 300.0
-VERIFY_MIN_REFRESH_S = 5.0
 
 
 class KeysUnavailable(Exception):
@@ -34,7 +32,7 @@ class KeyRing:
         self._current: dict[str, dict[str, dict]] = {}             # application -> alg -> private JWK
         self._signing: dict[tuple[str, str], jws.SigningKey] = {}   # parsed on first use only
         self._pending: dict[str, asyncio.Future] = {}
-        self._verify: dict[str, tuple[float, jws.VerificationKeys]] = {}
+        self._verify = RemoteJwks(session, keys_url)
 
     async def signing_key(self, application_id: str, tenant_id: str, alg: str) -> jws.SigningKey:
         key = self._signing.get((application_id, alg))
@@ -92,34 +90,18 @@ class KeyRing:
         return keys
 
     async def verification_keys(self, application_id: str, kid: str | None) -> jws.VerificationKeys | None:
-        """The application's published keys; re-fetched once when ``kid`` is not among them."""
-        now = time.monotonic()
-        cached = self._verify.get(application_id)
-        if cached is not None:
-            fetched_at, keys = cached
-            fresh = now - fetched_at < VERIFY_TTL_S
-            if fresh and (kid is None or kid in keys or now - fetched_at < VERIFY_MIN_REFRESH_S):
-                return keys
-        try:
-            async with self.session.get(f"{self.keys_url}/{application_id}/jwks.json",
-                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
-                if resp.status != 200:
-                    return cached[1] if cached else None
-                keys = jws.VerificationKeys.from_jwks(orjson.loads(await resp.read()))
-        except (aiohttp.ClientError, TimeoutError):
-            return cached[1] if cached else None
-        self._verify[application_id] = (now, keys)
-        return keys
+        """The application's published keys (:mod:`shared.jwks_cache`: re-fetched on an unknown ``kid``)."""
+        return await self._verify.keys(application_id, kid)
 
     def forget(self, application_id: str | None = None) -> None:
         """Drop cached keys of one application (or all): the next use re-fetches."""
         if application_id is None:
             self._current.clear()
             self._signing.clear()
-            self._verify.clear()
+            self._verify.forget()
         else:
             self._current.pop(application_id, None)
-            self._verify.pop(application_id, None)
+            self._verify.forget(application_id)
             for key in [k for k in self._signing if k[0] == application_id]:
                 del self._signing[key]
 

@@ -79,9 +79,7 @@ class EventStore:
         events = self.build(stream, expected, new)
         try:
             async with conn.transaction():
-                positions = await conn.fetch(_INSERT_EVENTS, *self._columns(events))
-                events = [e.at(row["position"]) for e, row in zip(events, positions)]
-                await conn.execute(_INSERT_OUTBOX, [e.position for e in events])
+                events = await self.insert(conn, events)
                 for event in events:
                     for projection in self.projections:
                         await projection.apply(conn, event)
@@ -95,6 +93,14 @@ class EventStore:
         if fast_path is not None:    # committed: publish from memory, in the background
             fast_path.submit(events)
         return events
+
+    async def insert(self, conn: asyncpg.Connection, events: Sequence[Event]) -> list[Event]:
+        """Write built events (of any streams) and their outbox rows in the caller's transaction;
+        returns them with their positions. Projections, NOTIFY and the fast path are the caller's."""
+        positions = await conn.fetch(_INSERT_EVENTS, *self._columns(events))
+        written = [e.at(row["position"]) for e, row in zip(events, positions)]
+        await conn.execute(_INSERT_OUTBOX, [e.position for e in written])
+        return written
 
     def build(self, stream: str, expected: int, new: Sequence[NewEvent]) -> list[Event]:
         """The events ``new`` would become, numbered after ``expected`` (not yet written)."""
@@ -111,7 +117,7 @@ class EventStore:
         return out
 
     @staticmethod
-    def _columns(events: list[Event]) -> tuple[list, ...]:
+    def _columns(events: Sequence[Event]) -> tuple[list, ...]:
         return (
             [e.id for e in events], [e.stream for e in events], [e.sequence for e in events],
             [e.type for e in events], [e.version for e in events], [e.tenant for e in events],

@@ -1,17 +1,4 @@
-"""The one error the registry's commands raise, with a stable code the admin API maps to HTTP."""
-from __future__ import annotations
+"""The one error the registry's commands raise: :mod:`shared.domain_errors`, shared by every service."""
+from shared.domain_errors import CONFLICT, GONE, INVALID_REQUEST, NOT_FOUND, DomainError, fail
 
-INVALID_REQUEST = "invalid_request"   # 400: the input breaks a rule
-NOT_FOUND = "not_found"               # 404: no such thing (or not the caller's tenant's)
-CONFLICT = "conflict"                 # 409: the id is taken, or the state forbids it now
-GONE = "gone"                         # 410: the aggregate was deleted
-
-
-class DomainError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"DomainError({self.code!r}, {self.message!r})"
+__all__ = ["CONFLICT", "GONE", "INVALID_REQUEST", "NOT_FOUND", "DomainError", "fail"]

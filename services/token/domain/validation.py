@@ -6,7 +6,7 @@ import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from .errors import INVALID_REQUEST, DomainError
+from .errors import fail
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 GENERATED_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")          # 128 bits, URL-safe base64
@@ -18,10 +18,6 @@ MAX_NAME = 200
 MAX_URL = 2000
 MAX_LIST = 100
 MAX_SCOPE = 128
-
-
-def fail(message: str) -> DomainError:
-    return DomainError(INVALID_REQUEST, message)
 
 
 def known_fields(data: Mapping[str, Any], allowed: Iterable[str], what: str) -> None:
