@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import nats
 import orjson
@@ -27,15 +27,6 @@ from shared.events import Event
 from tests.support.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 60.0, every: float = 0.2) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(every)
-    return await predicate()
 
 
 def utc_now() -> datetime:

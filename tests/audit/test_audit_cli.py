@@ -11,9 +11,10 @@ import httpx
 import orjson
 
 from shared.events import schema
+from tests.support.waiting import eventually
 from tests.support.fixtures import client_credentials
 
-from .conftest import eventually, made_event, utc_now
+from .conftest import made_event, utc_now
 
 
 def _user_token_event(app, user: str, *, occurred_at=None, tenant: str | None = None):

@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import signal
 
+from tests.support.waiting import eventually
 from tests.support.fixtures import client_credentials
 
-from .conftest import eventually, made_event
+from .conftest import made_event
 
 TOKENS = 60
 

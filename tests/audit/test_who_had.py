@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from tests.support.waiting import eventually
 from tests.support.fixtures import client_credentials
 
-from .conftest import eventually, made_event, utc_now
+from .conftest import made_event, utc_now
 
 
 def _kid(token: str) -> str | None:

@@ -3,7 +3,6 @@ through the gateway, pending authorization requests written into Redis exactly a
 the token service writes them, and a scripted browser (cookies, no JavaScript)."""
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import time
@@ -17,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared import redis_keys
+from tests.support.waiting import eventually
 
 REQUEST_TTL = 600
 CSRF = re.compile(r'<input type="hidden" name="csrf" value="([^"]+)">')
@@ -32,13 +32,11 @@ def api(suite, admin):
 
 async def wait_for_tenant(api, tenant: str, timeout: float = 20) -> None:
     """authn learns tenants from the token service's events: wait until it knows ``tenant``."""
-    deadline = time.monotonic() + timeout
-    while True:
+    async def known() -> bool:
         resp = await api("GET", f"/admin/users?tenant={tenant}&limit=1")
-        if resp.status_code == 200:
-            return
-        assert resp.status_code == 404 and time.monotonic() < deadline, resp.text
-        await asyncio.sleep(0.1)
+        assert resp.status_code in (200, 404), resp.text
+        return resp.status_code == 200
+    assert await eventually(known, timeout), f"authn never learned tenant {tenant}"
 
 
 @pytest.fixture

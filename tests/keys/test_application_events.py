@@ -1,5 +1,5 @@
 """The token service's application events drive the keys: created → keys, deleted → revoked."""
-import asyncio
+
 import uuid
 from datetime import datetime, timezone
 
@@ -7,6 +7,7 @@ import orjson
 
 from shared.events import Event
 from shared.events.bus import ensure_stream
+from tests.support.waiting import eventually
 
 
 def _application_event(verb: str, app: str, tenant: str, sequence: int) -> Event:
@@ -24,15 +25,6 @@ async def _publish(nats_client, event: Event) -> None:
     await js.publish(event.subject, orjson.dumps(event.envelope()), headers={"Nats-Msg-Id": str(event.id)})
 
 
-async def _eventually(predicate, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return False
-
-
 async def _jwks_status(http, keys_service, app) -> int:
     async with http.get(f"{keys_service.url}/{app}/jwks.json") as response:
         return response.status
@@ -47,7 +39,7 @@ async def test_application_created_gives_it_keys_and_deleted_revokes_them(
 
     async def has_jwks():
         return await _jwks_status(http, keys_service, app) == 200
-    assert await _eventually(has_jwks), keys_service.output
+    assert await eventually(has_jwks), keys_service.output
     rows = await keys_db.fetch("SELECT alg, status, tenant_id FROM signing_keys WHERE application_id = $1", app)
     assert sorted((r["alg"], r["status"], r["tenant_id"]) for r in rows) == [
         ("ES256", "current", tenant), ("RS256", "current", tenant)]
@@ -57,7 +49,7 @@ async def test_application_created_gives_it_keys_and_deleted_revokes_them(
 
     async def jwks_gone():
         return await _jwks_status(http, keys_service, app) == 404
-    assert await _eventually(jwks_gone), keys_service.output
+    assert await eventually(jwks_gone), keys_service.output
     statuses = {r["status"] for r in await keys_db.fetch(
         "SELECT status FROM signing_keys WHERE application_id = $1", app)}
     assert statuses == {"revoked"}
@@ -79,7 +71,7 @@ async def test_keys_asked_for_first_are_kept_when_application_created_arrives(
 
     async def applied():
         return await keys_db.fetchval("SELECT status FROM applications WHERE application_id = $1", app) == "active"
-    assert await _eventually(applied)
+    assert await eventually(applied)
     rows = await keys_db.fetch("SELECT kid FROM signing_keys WHERE application_id = $1", app)
     assert {r["kid"] for r in rows} == kids
 

@@ -18,15 +18,7 @@ from shared.events.consumer import Consumer
 from shared.events.outbox import FastPath, OutboxRelay
 
 from .events_fixtures import COUNTERS_DDL, counters, created, incremented
-
-
-async def _eventually(predicate, timeout=20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, ow
         written += await store.append("counter:x", 0, [created("x")])
         for seq in range(1, 51):
             written += await store.append("counter:x", seq, [incremented(1)])
-        assert await _eventually(lambda: _count_outbox(pool, 0))
+        assert await eventually(lambda: _count_outbox(pool, 0))
 
         await asyncio.to_thread(own_nats.stop)          # NATS goes away mid-stream
         for seq in range(51, 151):
@@ -79,7 +71,7 @@ async def test_outbox_delivers_every_event_once_across_a_nats_restart(schema, ow
         assert await pool.fetchval("SELECT count(*) FROM outbox") > 0  # held, not lost
 
         await asyncio.to_thread(own_nats.start)         # ...and comes back on the same port
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=30)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=30)
     finally:
         relay.stop()
         await task
@@ -155,7 +147,7 @@ async def test_consumer_reading_jetstream_survives_unacked_redelivery(schema, na
     consumer2 = Consumer(pool, js, name, f"tessera.{service}.>", handler, ack_wait=1.0)
     task = asyncio.create_task(consumer2.run())
     try:
-        assert await _eventually(lambda: _count(pool, "seen", 20), timeout=20)
+        assert await eventually(lambda: _count(pool, "seen", 20), timeout=20)
         await asyncio.sleep(1.5)  # give any duplicate redelivery the time to arrive
         assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", name) == 20
         assert await _count(pool, "seen", 20)
@@ -186,7 +178,7 @@ async def test_a_row_that_can_never_be_published_does_not_block_the_ones_after_i
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0.2)
     task = asyncio.create_task(relay.run())
     try:
-        assert await _eventually(lambda: _count_outbox(pool, 0))
+        assert await eventually(lambda: _count_outbox(pool, 0))
     finally:
         relay.stop()
         await task
@@ -242,8 +234,8 @@ async def test_fast_path_publishes_committed_events_at_once_without_a_sweep(sche
         for seq in range(1, 30):
             written += await store.append("counter:q", seq, [incremented(seq)])
         # No relay runs: the fast path alone publishes, then deletes the rows.
-        assert await _eventually(lambda: _true(len(seen.messages) == 30), timeout=3)
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
+        assert await eventually(lambda: _true(len(seen.messages) == 30), timeout=3)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=3)
     assert seen.ids == [str(e.id) for e in written]            # in commit order
     assert [m.headers["Nats-Msg-Id"] for m in seen.messages] == seen.ids
     assert fast_path.published == 30 and fast_path.left == 0
@@ -265,11 +257,11 @@ async def test_events_a_fast_path_never_published_are_swept_after_the_grace(sche
     try:
         await asyncio.sleep(0.7)
         assert seen.messages == [] and await pool.fetchval("SELECT count(*) FROM outbox") == 3  # within the grace
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=10)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=10)
     finally:
         relay.stop()
         await task
-    assert await _eventually(lambda: _true(len(seen.messages) == 3), timeout=3)
+    assert await eventually(lambda: _true(len(seen.messages) == 3), timeout=3)
     assert seen.ids == [str(e.id) for e in written]            # in position order
 
 
@@ -282,15 +274,15 @@ async def test_fast_path_leaves_events_to_the_sweep_while_nats_is_down(schema, o
     task = asyncio.create_task(fast_path.run())
     try:
         await asyncio.to_thread(own_nats.stop)
-        assert await _eventually(lambda: _true(not nc.is_connected), timeout=10)
+        assert await eventually(lambda: _true(not nc.is_connected), timeout=10)
         written = await store.append("counter:n", 0, [created("n"), incremented(1)])
-        assert await _eventually(lambda: _true(fast_path.left == 2), timeout=3)
+        assert await eventually(lambda: _true(fast_path.left == 2), timeout=3)
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 2         # held for the sweep
         await asyncio.to_thread(own_nats.start)
         relay = OutboxRelay(pool, nc, "test", poll_interval=0.1, grace=0.2)
         relay_task = asyncio.create_task(relay.run())
         try:
-            assert await _eventually(lambda: _count_outbox(pool, 0), timeout=20)
+            assert await eventually(lambda: _count_outbox(pool, 0), timeout=20)
         finally:
             relay.stop()
             await relay_task
@@ -309,17 +301,17 @@ async def test_fast_path_and_sweep_publish_the_same_bytes(schema, nats_client):
     data = {"zeta": 1, "name": "b", "nested": {"y": [1, "ü"], "x": None}, "a": "€"}
     async with _running_fast_path(pool, nats_client, service) as (_fast_path, store):
         (event,) = await store.append("counter:b", 0, [NewEvent("counter.created", data, tenant="t1")])
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=3)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=3)
     # As if the fast path's delete was lost: the sweep publishes the event again.
     await pool.execute("INSERT INTO outbox (position) VALUES ($1)", event.position)
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=0)
     relay_task = asyncio.create_task(relay.run())
     try:
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=5)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=5)
     finally:
         relay.stop()
         await relay_task
-    assert await _eventually(lambda: _true(len(seen.messages) == 2), timeout=3)
+    assert await eventually(lambda: _true(len(seen.messages) == 2), timeout=3)
     fast, swept = (m.data for m in seen.messages)
     assert fast == swept
     assert {m.subject for m in seen.messages} == {event.subject}
@@ -336,7 +328,7 @@ async def test_events_appended_in_a_callers_transaction_wait_for_its_commit(sche
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)   # no sweep by age
     tasks = [asyncio.create_task(fast_path.run()), asyncio.create_task(relay.run())]
     try:
-        assert await _eventually(lambda: _true(relay.leading), timeout=5)
+        assert await eventually(lambda: _true(relay.leading), timeout=5)
         async with pool.acquire() as conn:
             with pytest.raises(RuntimeError):
                 async with conn.transaction():
@@ -346,8 +338,8 @@ async def test_events_appended_in_a_callers_transaction_wait_for_its_commit(sche
                 written = await store.append("counter:c", 0, [created("c")], conn=conn)
                 await asyncio.sleep(0.5)
                 assert seen.messages == []                      # not before the commit
-        assert await _eventually(lambda: _true(len(seen.messages) == 1), timeout=5)
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=5)
+        assert await eventually(lambda: _true(len(seen.messages) == 1), timeout=5)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=5)
     finally:
         relay.stop()
         await fast_path.close(5)
@@ -378,7 +370,7 @@ async def test_closing_the_fast_path_flushes_what_is_queued(schema, nats_client)
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     await store.append("counter:s", 50, [incremented(50)])      # closed: left to the sweep
     assert fast_path.left == 1 and await pool.fetchval("SELECT count(*) FROM outbox") == 1
-    assert await _eventually(lambda: _true(len(seen.messages) == 50), timeout=3)
+    assert await eventually(lambda: _true(len(seen.messages) == 50), timeout=3)
 
 
 async def test_a_notify_too_long_to_name_its_positions_wakes_the_sweep_for_all(schema, nats_client):
@@ -388,13 +380,13 @@ async def test_a_notify_too_long_to_name_its_positions_wakes_the_sweep_for_all(s
     relay = OutboxRelay(pool, nats_client, service, poll_interval=0.1, grace=60)
     task = asyncio.create_task(relay.run())
     try:
-        assert await _eventually(lambda: _true(relay.leading), timeout=5)
+        assert await eventually(lambda: _true(relay.leading), timeout=5)
         written = await store.append("counter:l", 0, [created("l")] + [incremented(1) for _ in range(400)])
-        assert await _eventually(lambda: _count_outbox(pool, 0), timeout=10)
+        assert await eventually(lambda: _count_outbox(pool, 0), timeout=10)
     finally:
         relay.stop()
         await task
-    assert await _eventually(lambda: _true(len(seen.messages) == 401), timeout=3)
+    assert await eventually(lambda: _true(len(seen.messages) == 401), timeout=3)
     assert seen.ids == [str(e.id) for e in written]
 
 
