@@ -67,3 +67,47 @@ async def migrate(url: str, schema: str, migrations: Path | None) -> list[str]:
     finally:
         await conn.close()
     return applied
+
+
+class HeldConnection:
+    """One pooled connection kept by a group-commit writer (or batched reader) between batches.
+
+    Holding it saves an acquire per batch. Its statements look rows up by key only, so the
+    connection plans without sequential scans (``enable_seqscan = off``, reset on release): a
+    generic plan cached while a table was still small — every fresh deployment — would
+    otherwise scan it whole for as long as the statement stays prepared, however large the table
+    grows (seen on the refresh-token table: a 2.5 ms read at 60,000 rows instead of 0.1 ms).
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    async def get(self) -> asyncpg.Connection:
+        if self._conn is None or not _usable(self._conn):
+            conn = await self.pool.acquire()
+            try:
+                await conn.execute("SET enable_seqscan = off")
+            except BaseException:
+                await self.pool.release(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def release(self) -> None:
+        """Give the connection back (after a connection error too: the pool replaces a broken one)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                if _usable(conn):
+                    await conn.execute("RESET enable_seqscan")
+                await self.pool.release(conn)
+            except Exception:  # noqa: BLE001 - a broken connection: the pool replaces it
+                pass
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:   # the pool took it back when the server closed it
+        return False

@@ -23,6 +23,7 @@ from operator import attrgetter
 
 import asyncpg
 
+from shared.db import HeldConnection
 from shared.events import ConcurrencyError, Event, EventStore, GuardFailed, NewEvent
 from shared.events.store import NOTIFY_MAX_POSITIONS
 from shared.metrics import Metrics
@@ -77,7 +78,7 @@ class GrantLog:
         self.max_batch = max_batch
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task | None = None
-        self._conn: asyncpg.Connection | None = None
+        self._conn = HeldConnection(store.pool)   # held: no per-batch acquire and reset
         self.batches = 0
 
     async def record(self, stream: str, new: NewEvent, *, client_id: str, client_version: int,
@@ -136,25 +137,16 @@ class GrantLog:
                  "application_version": p.application_version}
                 for p in batch for e in (p.event,)]
         channel = self.store.notify_channel if notify else None
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self.store.pool.acquire()   # held: no per-batch acquire and reset
+        conn = await self._conn.get()
         try:
-            result = await self._conn.fetch(_WRITE, rows, channel)
+            result = await conn.fetch(_WRITE, rows, channel)
         except (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError):
-            await self._release()
+            await self._conn.release()
             raise
         return {row["id"]: row["position"] for row in result}
 
-    async def _release(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await self.store.pool.release(conn)
-            except Exception:  # noqa: BLE001 - a broken connection: the pool replaces it
-                pass
-
     async def close(self) -> None:
-        await self._release()
+        await self._conn.release()
 
     async def _one_by_one(self, batch: list[_Pending], *, notify: bool) -> dict:
         """A stream collision spoiled the batch: write each alone so only the colliding one fails."""

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
+from shared.db import HeldConnection
 from shared.events import Event, EventStore, GuardFailed
 from shared.events.store import NOTIFY_MAX_POSITIONS
 from shared.metrics import Metrics
@@ -121,7 +122,7 @@ class _Batcher:
         self._timer = metrics.batch_seconds.labels(metrics.service, name) if metrics is not None else None
         self._queue: list[tuple[Any, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
-        self._conn: asyncpg.Connection | None = None
+        self._conn = HeldConnection(pool)
 
     def submit(self, item: Any) -> asyncio.Future:
         done = asyncio.get_running_loop().create_future()
@@ -135,10 +136,9 @@ class _Batcher:
             await asyncio.sleep(0)   # let requests the loop has already read join this batch
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
             try:
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await self.pool.acquire()
+                conn = await self._conn.get()
                 started = time.perf_counter()
-                await self.fn(self._conn, batch)
+                await self.fn(conn, batch)
                 if self._timer is not None:
                     self._timer.observe(time.perf_counter() - started)
             except BaseException as exc:  # noqa: BLE001 - every waiter learns of the failure
@@ -149,12 +149,7 @@ class _Batcher:
                         done.set_exception(exc)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await self.pool.release(conn)
-            except Exception:  # noqa: BLE001 - a broken connection: the pool replaces it
-                pass
+        await self._conn.release()
 
 
 class RefreshTokens:
