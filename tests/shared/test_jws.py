@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jws as jc_jws
 
+from shared import jws
 from shared.jws import (AlgorithmNotAllowedError, BadSignatureError, ExpiredTokenError, InvalidClaimsError,
                         MalformedTokenError, NotYetValidError, SigningKey, UnknownKeyError, VerificationKeys,
                         WrongTypeError, b64url_decode, b64url_encode, validate_claims, verify)
@@ -267,3 +269,19 @@ async def test_sign_async_signs_what_sign_signs(jwcrypto_keys, alg):
     token = await key.sign_async({"typ": "JWT"}, claims)
     _header, verified = verify(token, public_set(jwcrypto_keys[alg]), algorithms=[alg])
     assert verified == claims
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+async def test_rs256_signs_in_place_when_the_process_may_use_one_core_only(jwcrypto_keys):
+    """A hand-off to a thread on the same core would only add a thread switch."""
+    cores = os.sched_getaffinity(0)
+    key = SigningKey.from_jwk(private(jwcrypto_keys["RS256"]))
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        assert jws.usable_cores() == 1 and jws._signers() is None
+        token = await key.sign_async({"typ": "JWT"}, {"sub": "user-1"})
+        assert verify(token, public_set(jwcrypto_keys["RS256"]), algorithms=["RS256"])[1] == {"sub": "user-1"}
+    finally:
+        os.sched_setaffinity(0, cores)
+    if len(cores) > 1:
+        assert jws.usable_cores() == len(cores) and jws._signers() is not None
