@@ -60,8 +60,13 @@ consumed AS (
 ),
 ok AS (SELECT g.* FROM guarded g WHERE g.consume IS NULL OR g.ref IN (SELECT ref FROM consumed)),
 fresh AS (
-    INSERT INTO refresh_tokens
-    SELECT (jsonb_populate_record(NULL::refresh_tokens, ok.refresh)).* FROM ok WHERE ok.refresh IS NOT NULL
+    INSERT INTO refresh_tokens (token_hash, token_id, family_id, grant_id, tenant_id, application_id, client_id,
+                                subject, scopes, claims, issued_at, expires_at, access_jti, access_exp, access_hash)
+    SELECT r.* FROM ok, jsonb_to_record(ok.refresh)
+        AS r(token_hash text, token_id text, family_id text, grant_id text, tenant_id text, application_id text,
+             client_id text, subject text, scopes text[], claims jsonb, issued_at timestamptz,
+             expires_at timestamptz, access_jti text, access_exp bigint, access_hash text)
+    WHERE ok.refresh IS NOT NULL
 ),
 ev AS (
     INSERT INTO events (id, stream, sequence, type, version, tenant, application, request_id, actor,

@@ -100,7 +100,7 @@ class UserTokens:
                    "grant_id": grant.grant_id, "tenant_id": app.tenant_id, "application_id": app.id,
                    "client_id": client.client_id, "subject": grant.subject, "scopes": list(grant.grant_scopes),
                    "claims": grant.sign_in.to_json(), "issued_at": timestamp(now), "expires_at": timestamp(expires),
-                   "consumed_at": None, "revoked_at": None, "access_jti": prepared.jti,
+                   "access_jti": prepared.jti,
                    "access_exp": claims["exp"], "access_hash": access_hash}
             data = {"grant_id": grant.grant_id, "family_id": family_id, "token_id": token_id,
                     "client_id": client.client_id, "subject": grant.subject,
