@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import os
 import re
 import time
@@ -183,8 +184,11 @@ def _signers() -> ThreadPoolExecutor | None:
     return _SIGNERS
 
 
+@functools.cache
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: taskset, a cgroup cpuset), not the host's."""
+    """The cores this process may run on (its CPU affinity: taskset, a cgroup cpuset), not the host's.
+
+    Read once (not a system call per signature); the affinity is set before the process starts."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:   # no sched_getaffinity on this platform

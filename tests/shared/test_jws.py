@@ -278,10 +278,12 @@ async def test_rs256_signs_in_place_when_the_process_may_use_one_core_only(jwcry
     key = SigningKey.from_jwk(private(jwcrypto_keys["RS256"]))
     try:
         os.sched_setaffinity(0, {min(cores)})
+        jws.usable_cores.cache_clear()
         assert jws.usable_cores() == 1 and jws._signers() is None
         token = await key.sign_async({"typ": "JWT"}, {"sub": "user-1"})
         assert verify(token, public_set(jwcrypto_keys["RS256"]), algorithms=["RS256"])[1] == {"sub": "user-1"}
     finally:
         os.sched_setaffinity(0, cores)
+        jws.usable_cores.cache_clear()
     if len(cores) > 1:
         assert jws.usable_cores() == len(cores) and jws._signers() is not None
