@@ -8,6 +8,9 @@ append transaction, make a taken one fail the whole append.
 
 A user belongs to a tenant the token service announced (``tenants``, kept by
 :mod:`services.authn.consumers`); an unknown tenant is ``not_found``, a deleted one ``gone``.
+The announcement is asynchronous, so a tenant not yet known is waited for (up to
+:data:`TENANT_CATCH_UP` seconds) before ``not_found``: a script that creates a tenant and at
+once its first user reads its own write.
 A bulk import writes up to 1,000 users in one transaction: one multi-row statement for the
 events, one for the outbox, one for the ``users`` rows.
 """
@@ -38,6 +41,10 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_IMPORT = 1000
 MAX_ID = 255
+# How long a command waits for a tenant authn has not heard of: the token service's event
+# normally arrives within milliseconds; a loaded machine can take a few hundred.
+TENANT_CATCH_UP = 2.0
+_TENANT_POLL = 0.02
 
 _UNIQUE = {"users_username_key": "username", "users_email_key": "email"}
 
@@ -104,12 +111,24 @@ class Users:
         if not plausible_id(tenant_id):
             raise DomainError(INVALID_REQUEST, "tenant_id is required: the id of a tenant")
         status = await (conn or self.pool).fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+        if status is None and conn is None:
+            status = await self._await_tenant(tenant_id)
         if status is None:
             raise DomainError(NOT_FOUND, f"tenant {tenant_id!r} is unknown to authn (not created, or its "
                                          "tenant.created event has not arrived yet)")
         if status == "deleted":
             raise DomainError(GONE, f"tenant {tenant_id!r} was deleted")
         return tenant_id
+
+    async def _await_tenant(self, tenant_id: str) -> str | None:
+        """The tenant's status once its ``tenant.created`` event is applied; None after the wait."""
+        deadline = time.monotonic() + TENANT_CATCH_UP
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_TENANT_POLL)
+            status = await self.tenant_status(tenant_id)
+            if status is not None:
+                return status
+        return None
 
     async def tenant_status(self, tenant_id: str) -> str | None:
         return await self.pool.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)

@@ -1,9 +1,15 @@
 """The users admin API, end to end through the gateway of a running suite."""
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import datetime, timezone
 
 import httpx
+import orjson
+
+from shared.events import Event
+from shared.events.bus import ensure_stream
 
 
 def _error(resp: httpx.Response, status: int, error: str) -> str:
@@ -58,13 +64,32 @@ async def test_a_user_for_an_unknown_tenant_is_refused_with_a_clear_error(api):
     assert "unknown to authn" in _error(resp, 404, "not_found")
 
 
+async def test_a_user_is_created_in_a_tenant_whose_announcement_arrives_while_the_request_waits(api, nats_client):
+    """Create a tenant, then at once its first user: authn waits for the token service's event."""
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    created = Event(id=uuid.uuid4(), type="tenant.created", version=1, stream=f"tenant:{tenant}", sequence=1,
+                    occurred_at=datetime.now(timezone.utc), service="token", tenant=tenant, application=None,
+                    request_id="test", actor=None, data={"tenant_id": tenant, "name": "Late"})
+
+    async def announce_later() -> None:
+        await asyncio.sleep(0.5)
+        js = nats_client.jetstream()
+        await ensure_stream(js)
+        await js.publish(created.subject, orjson.dumps(created.envelope()), headers={"Nats-Msg-Id": str(created.id)})
+
+    announcing = asyncio.create_task(announce_later())
+    resp = await api("POST", "/admin/users", json={"tenant_id": tenant, "username": "first"})
+    await announcing
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["tenant_id"] == tenant
+
+
 async def test_a_user_for_a_deleted_tenant_is_refused(api, make_app):
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     assert (await api("POST", "/admin/tenants", json={"id": tenant, "name": tenant})).status_code == 201
     from .conftest import wait_for_tenant
     await wait_for_tenant(api, tenant)
     assert (await api("DELETE", f"/admin/tenants/{tenant}")).status_code == 204
-    import asyncio
     for _ in range(100):
         resp = await api("POST", "/admin/users", json={"tenant_id": tenant, "username": "late"})
         if resp.status_code != 201:
