@@ -7,7 +7,11 @@
   file that bench/wrk/code.lua reads, each code redeemed once. How many: the best rate seen so
   far (a first guess of 600/s before any) × the run's seconds × 2, at least 500; a round that
   ran out anyway (the script counts "exhausted" requests) is run again with twice as many
-  (bench/run.py), and the report says how often.
+  (bench/run.py), and the report says how often. Making stops at a time budget (the codes'
+  60 s less the wait for quiet, the run and a margin) so that no code has expired when wrk
+  redeems it: on a machine that makes codes slower than it redeems them, a round runs out of
+  codes (counted apart) rather than redeeming expired ones. The report gives, per system, how
+  many were made, how fast, and the oldest code's age at the end of a run.
 * Refresh-token families (refresh with rotation): each run gets one new grant per wrk
   connection (and two spare per wrk thread), made the same way and redeemed;
   bench/wrk/refresh.lua rotates them.
@@ -30,6 +34,9 @@ from .users import credentials
 SESSIONS = 32                 # browsers signed in once, making codes on their SSO session
 FIRST_GUESS = 600.0           # codes per second before any run was seen
 MARGIN = 2.0
+CODE_TTL_S = 60.0             # how long a code lives, on both sides
+SETTLE_MAX_S = 10.0           # the longest wait for quiet between making and the run (bench/run.py)
+SAFETY_S = 5.0
 USERINFO_TOKENS = 64
 
 
@@ -55,8 +62,12 @@ class CodeSupply:
     best_rate: float = 0.0
     made: Made = field(default_factory=lambda: Made("codes"))
     exhausted_runs: int = 0
+    short_runs: int = 0                             # runs whose making hit the time budget
+    oldest_s: float = 0.0                           # the oldest code's age when a run ended
     _runs: int = 0
     _paced: bool | None = None
+    _short: bool = False
+    _making_started: float = 0.0
 
     boost: float = 1.0
 
@@ -66,11 +77,20 @@ class CodeSupply:
             rate = min(rate, load.connections * 1000 / load.delay_ms * MARGIN)
         return max(500, math.ceil(rate * load.duration_s))
 
+    @staticmethod
+    def budget_s(load: Load) -> float:
+        """How long making may take: every code must still be live at the end of the run."""
+        return max(5.0, CODE_TTL_S - SETTLE_MAX_S - load.duration_s - SAFETY_S)
+
     def prepare(self, load: Load) -> tuple[str, ...]:
         n = self.wanted(load)
         self._paced = bool(load.delay_ms)
+        self._making_started = time.monotonic()
         with affinity(self.cpus):
-            codes, seconds = asyncio.run(signin.make_codes(self.client, credentials(range(SESSIONS)), n, SESSIONS))
+            codes, seconds = asyncio.run(signin.make_codes(self.client, credentials(range(SESSIONS)), n, SESSIONS,
+                                                           budget_s=self.budget_s(load)))
+        self._short = len(codes) < n
+        self.short_runs += self._short
         self.made.count += len(codes)
         self.made.seconds += seconds
         self._runs += 1
@@ -79,12 +99,24 @@ class CodeSupply:
         return (str(path), self.client.basic, self.client.redirect_uri, str(self.threads))
 
     def observe(self, result: WrkResult) -> None:
+        self.oldest_s = max(self.oldest_s, time.monotonic() - self._making_started)
         if result.counters.get("exhausted"):
             self.exhausted_runs += 1
-            self.boost *= 2
+            if not self._short:          # more would not have been made in time
+                self.boost *= 2
             return
         if self._paced is False:
             self.best_rate = max(self.best_rate, result.ok_per_s)
+
+    def describe(self) -> str:
+        """What making the codes took, for the report."""
+        text = (f"{self.made.count:,} codes made for {self._runs} run(s) in {self.made.seconds:.0f} s "
+                f"({self.made.rate:,.0f}/s); the oldest was {self.oldest_s:.0f} s old when its run ended "
+                f"(codes live {CODE_TTL_S:.0f} s)")
+        if self.short_runs:
+            text += (f"; {self.short_runs} run(s) got fewer codes than wanted: making stopped at its time budget "
+                     "so that none expired")
+        return text
 
     def shown(self) -> tuple[str, ...]:
         return ("<file of fresh codes and PKCE verifiers>", f"Basic <base64 {self.client.client_id}:secret>",
@@ -159,7 +191,7 @@ class Flow:
         c = self.client
         if scenario == "code":
             return Target(c.token_url, "POST", script="code.lua", prepare=self.codes.prepare, observe=self.codes.observe,
-                          shown_args=self.codes.shown(), checker=self.check_code)
+                          describe=self.codes.describe, shown_args=self.codes.shown(), checker=self.check_code)
         if scenario == "refresh":
             return Target(c.token_url, "POST", script="refresh.lua", prepare=self.families.prepare,
                           shown_args=self.families.shown(), checker=self.check_refresh)

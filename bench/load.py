@@ -39,6 +39,7 @@ class Target:
     generator: Callable[["Load", bool], list[str]] | None = field(default=None, compare=False)
     env: dict[str, str] | None = field(default=None, compare=False)
     observe: Callable[["WrkResult"], None] | None = field(default=None, compare=False)   # told each run's result
+    describe: Callable[[], str] | None = field(default=None, compare=False)   # what prepare made, for the report
     checker: Callable[[], str] | None = field(default=None, compare=False)   # the check before the load (bench/check.py)
 
 

@@ -30,6 +30,7 @@ class Row:
     latency_load: Load | None = None
     checks: dict[str, str] = field(default_factory=dict)
     reruns: dict[str, list[int]] = field(default_factory=dict)   # system -> [rounds run again (codes ran out)]
+    supplies: dict[str, str] = field(default_factory=dict)        # system -> what its runs used up, as made
 
     def rate(self, system: str) -> float | None:
         cell = self.cells.get(system)
@@ -149,6 +150,8 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
             if cell and cell.detail and f"{TITLES[system]}: {cell.detail}" not in notes:
                 notes.append(f"{TITLES[system]}: {cell.detail}")
             unsaturated = unsaturated or bool(cell and _unsaturated(cell, server_cpus))
+            if system in row.supplies:
+                notes.append(f"{row.scenario.short}, {TITLES[system]}: {row.supplies[system]}")
         lines.append(
             f"| {row.scenario.title} | {_cell(row, 'ceiling', server_cpus)} | {_cell(row, 'peer', server_cpus)} "
             f"| {_cell(row, 'tessera', server_cpus)} "

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import machine
 from .check import CheckFailed, check
+from .codeflow import SETTLE_MAX_S
 from .contenders import PEER_DIR, Ceiling, Peer
 from .load import Load, Measurement, paced_load, ready, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
@@ -145,6 +146,10 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
             row.latency.rounds.append(run_wrk(targets["tessera"], row.latency_load))
         print(f"    Tessera at {row.latency.throughput:,.0f} req/s: p50 {row.latency.latency_ms('p50'):.1f} ms, "
               f"p99 {row.latency.latency_ms('p99'):.1f} ms", flush=True)
+    for name, target in targets.items():
+        if target.describe is not None:
+            row.supplies[name] = target.describe()
+            print(f"    {TITLES[name]}: {row.supplies[name]}", flush=True)
     return row
 
 
@@ -158,7 +163,7 @@ def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: S
     for attempt in range(tries):
         prepared = ready(target, load)
         if prepared is not target:
-            settle(max_s=15.0)
+            settle(max_s=SETTLE_MAX_S)
         before = copy.deepcopy(watch.usage)
         with watch.under_load(system, scenario.key):
             result = run_wrk(prepared, load)
@@ -301,7 +306,9 @@ def method(args: argparse.Namespace) -> list[str]:
         "server processes are let go quiet before the run. Code redemption: fresh codes for every run (codes live "
         "at most 60 s on both sides), made by 32 browsers each signed in once and then authorizing again and again "
         "on their SSO session (authorize → login page that sees the session → back → code; the peer: authorize → "
-        "interaction that grants the consent → back → code), PKCE S256; wrk redeems each once (bench/wrk/code.lua; "
+        "interaction that grants the consent → back → code), PKCE S256, until twice the best rate seen times the "
+        "run's seconds were made or a time budget ran out (60 s less the longest wait for quiet, the run and 5 s: "
+        "no code expires before its run ends; the row's notes give the counts and the oldest code's age); wrk redeems each once (bench/wrk/code.lua; "
         "grant_type=authorization_code, client_secret_basic, code_verifier, redirect_uri) and every answer is an "
         "access token, an RS256 ID token and a refresh token. Refresh with rotation: a fresh grant (family) per wrk "
         "connection per run; bench/wrk/refresh.lua takes the new refresh token out of every answer for the next "

@@ -242,6 +242,17 @@ def _cpu(watch: ResourceWatch, key: str, label: str) -> str:
     return "—" if share is None else f"{share:.0%}"
 
 
+def _cpu_per_request(watch: ResourceWatch, suite: TesseraSuite, key: str, m: Measurement) -> str:
+    """Microseconds of CPU per successful request, by process (the busiest first)."""
+    parts = []
+    for label in suite.processes():
+        usage = watch.usage.get(label)
+        share = usage.cpu_share(key) if usage else None
+        if share and m.throughput:
+            parts.append((share * 1e6 / m.throughput, label.removesuffix(" service")))
+    return ", ".join(f"{name} {us:,.0f}" for us, name in sorted(parts, reverse=True) if us >= 1)
+
+
 def _p(m: Measurement) -> str:
     return f"p50 {m.latency_ms('p50'):.1f} / p99 {m.latency_ms('p99'):.1f} ms"
 
@@ -378,7 +389,9 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
         "picking one (and its client id and secret) at random (bench/wrk/many.lua, reading the list the runner "
         f"writes), same wrk settings as the main rows; {args.rounds} round(s) × {args.duration:g} s interleaved "
         f"after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: {_p(row.base)} → "
-        f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → {watch.busy(suite, 'apps-n'):.0%}. "
+        f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → {watch.busy(suite, 'apps-n'):.0%}; "
+        f"µs of CPU per token: {_cpu_per_request(watch, suite, 'apps-1', row.base)} → "
+        f"{_cpu_per_request(watch, suite, 'apps-n', row.scaled)}. "
         f"Token service RSS {rss_before / 2**20:.1f} MiB before the applications, {rss_after / 2**20:.1f} MiB after.",
     ]
     print(f"    1 application {row.base.throughput:>10,.0f} req/s, {len(made.clients):,} applications "
