@@ -30,6 +30,21 @@ from shared.metrics import Metrics
 
 MAX_BATCH = 512
 
+# The guard of a row ``i`` (application, client_id, client_version, application_version): its
+# client and application still at those versions and active, its tenant active. A LATERAL
+# subquery with LIMIT is planned on its own, per input row: three primary-key lookups. As plain
+# joins, the planner (which guesses 100 input rows) chose a merge join that walked the whole
+# applications index per batch: a cost growing with the number of applications (1 vs 3,000
+# applications: 0.80 of the throughput; Postgres 79 → 166 µs per token).
+GUARD = """CROSS JOIN LATERAL (
+        SELECT FROM clients c
+        JOIN applications a ON a.id = c.application_id
+        JOIN tenants t ON t.id = a.tenant_id
+        WHERE c.application_id = i.application AND c.client_id = i.client_id AND c.version = i.client_version
+          AND c.status = 'active' AND a.version = i.application_version AND a.status = 'active'
+          AND t.status = 'active'
+        LIMIT 1) guard"""
+
 _WRITE = f"""
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
@@ -37,13 +52,7 @@ WITH input AS (
              request_id text, actor text, occurred_at timestamptz, data jsonb,
              client_id text, client_version int, application_version int)
 ),
-ok AS (
-    SELECT i.* FROM input i
-    JOIN clients c ON c.application_id = i.application AND c.client_id = i.client_id
-                  AND c.version = i.client_version AND c.status = 'active'
-    JOIN applications a ON a.id = i.application AND a.version = i.application_version AND a.status = 'active'
-    JOIN tenants t ON t.id = a.tenant_id AND t.status = 'active'
-),
+ok AS (SELECT i.* FROM input i {GUARD}),
 ev AS (
     INSERT INTO events (id, stream, sequence, type, version, tenant, application, request_id, actor,
                         occurred_at, data)

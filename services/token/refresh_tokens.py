@@ -28,6 +28,7 @@ from shared.events import Event, EventStore, GuardFailed
 from shared.events.store import NOTIFY_MAX_POSITIONS
 from shared.metrics import Metrics
 
+from .grant_log import GUARD
 from .oauth.refresh_token import RefreshRecord
 from .oauth.user_grant import SignInFacts
 
@@ -44,13 +45,7 @@ WITH input AS (
         AS i(ref int, application text, client_id text, client_version int, application_version int,
              consume text, refresh jsonb, events jsonb)
 ),
-guarded AS (
-    SELECT i.* FROM input i
-    JOIN clients c ON c.application_id = i.application AND c.client_id = i.client_id
-                  AND c.version = i.client_version AND c.status = 'active'
-    JOIN applications a ON a.id = i.application AND a.version = i.application_version AND a.status = 'active'
-    JOIN tenants t ON t.id = a.tenant_id AND t.status = 'active'
-),
+guarded AS (SELECT i.* FROM input i {GUARD}),
 consumed AS (
     UPDATE refresh_tokens r SET consumed_at = now()
     FROM guarded g

@@ -105,3 +105,35 @@ async def test_a_grant_decided_on_a_stale_client_is_refused_and_not_written(regi
     await log.close()
     assert isinstance(results[0], GuardFailed) and results[1].stream == "grant:o"
     assert await _grant_rows(registry.pool) == 1                # the refused ones have no outbox row
+
+
+@pytest.mark.parametrize("plan_cache_mode", ["force_custom_plan", "force_generic_plan"])
+async def test_the_guard_looks_up_each_row_by_key_whatever_the_number_of_applications(registry, plan_cache_mode):
+    """The guard's cost must not grow with the registry: 1 vs 10,000 applications (BENCHMARKS.md)."""
+    from services.token.grant_log import GUARD
+    await registry.create_tenant("acme", "Acme")
+    for i in range(120):
+        await registry.create_application("acme", f"app-{i:03d}", f"App {i}")
+    picked = [f"app-{i:03d}" for i in (7, 64, 119)]
+    rows = []
+    for app_id in picked:
+        app, client = await registry.application(app_id), await registry.client(app_id, app_id)
+        rows.append({"application": app_id, "client_id": client.client_id, "client_version": client.version,
+                     "application_version": app.version})
+    query = ("SELECT i.application FROM jsonb_to_recordset($1::jsonb) AS i(application text, client_id text, "
+             f"client_version int, application_version int) {GUARD}")
+    async with registry.pool.acquire() as conn:
+        await conn.execute("ANALYZE applications; ANALYZE clients; ANALYZE tenants")
+        await conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
+        try:
+            assert sorted(r["application"] for r in await conn.fetch(query, rows)) == picked
+            explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", rows)
+            (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
+        finally:
+            await conn.execute("RESET plan_cache_mode")
+
+    def rows_read(node: dict, relation: str) -> float:
+        own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") == relation else 0
+        return own + sum(rows_read(child, relation) for child in node.get("Plans", ()))
+    for relation in ("applications", "clients", "tenants"):
+        assert rows_read(plan["Plan"], relation) <= len(rows), (relation, plan)
