@@ -389,7 +389,8 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
         "picking one (and its client id and secret) at random (bench/wrk/many.lua, reading the list the runner "
         f"writes), same wrk settings as the main rows; {args.rounds} round(s) × {args.duration:g} s interleaved "
         f"after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: {_p(row.base)} → "
-        f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → {watch.busy(suite, 'apps-n'):.0%}; "
+        f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → "
+        f"{watch.busy(suite, 'apps-n'):.0%}; "
         f"µs of CPU per token: {_cpu_per_request(watch, suite, 'apps-1', row.base)} → "
         f"{_cpu_per_request(watch, suite, 'apps-n', row.scaled)}. "
         f"Token service RSS {rss_before / 2**20:.1f} MiB before the applications, {rss_after / 2**20:.1f} MiB after.",
