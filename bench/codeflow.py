@@ -61,7 +61,6 @@ class CodeSupply:
     threads: int = 1
     best_rate: float = 0.0
     made: Made = field(default_factory=lambda: Made("codes"))
-    exhausted_runs: int = 0
     short_runs: int = 0                             # runs whose making hit the time budget
     oldest_s: float = 0.0                           # the oldest code's age when a run ended
     _runs: int = 0
@@ -101,7 +100,6 @@ class CodeSupply:
     def observe(self, result: WrkResult) -> None:
         self.oldest_s = max(self.oldest_s, time.monotonic() - self._making_started)
         if result.counters.get("exhausted"):
-            self.exhausted_runs += 1
             if not self._short:          # more would not have been made in time
                 self.boost *= 2
             return

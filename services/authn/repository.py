@@ -46,6 +46,7 @@ MAX_ID = 255
 TENANT_CATCH_UP = 2.0
 _TENANT_POLL = 0.02
 
+_TENANT_STATUS = "SELECT status FROM tenants WHERE id = $1"
 _UNIQUE = {"users_username_key": "username", "users_email_key": "email"}
 
 
@@ -110,7 +111,7 @@ class Users:
     async def require_tenant(self, tenant_id: Any, conn: asyncpg.Connection | None = None) -> str:
         if not plausible_id(tenant_id):
             raise DomainError(INVALID_REQUEST, "tenant_id is required: the id of a tenant")
-        status = await (conn or self.pool).fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+        status = await (conn or self.pool).fetchval(_TENANT_STATUS, tenant_id)
         if status is None and conn is None:
             status = await self._await_tenant(tenant_id)
         if status is None:
@@ -131,7 +132,7 @@ class Users:
         return None
 
     async def tenant_status(self, tenant_id: str) -> str | None:
-        return await self.pool.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+        return await self.pool.fetchval(_TENANT_STATUS, tenant_id)
 
     # Reads --------------------------------------------------------------------------------------
     async def row(self, user_id: Any, tenant_id: str | None = None) -> asyncpg.Record | None:
