@@ -1,39 +1,134 @@
-"""Redis commands from concurrent requests, sent together: one round trip for many callers.
+"""Redis commands of concurrent requests on one pipelined connection: one write per loop turn.
 
-redis-py's asyncio client costs tens of microseconds of CPU per command (a connection taken
-from the pool and given back, a write, a read). On a hot endpoint every request needs one or
-two commands. Here a caller queues its command and awaits its own answer; while one pipeline
-is on the wire, the commands that arrive meanwhile wait for the next, which carries them all.
-Nothing waits when the service is idle: a lone command goes at once, in a pipeline of one.
+redis-py's asyncio client costs tens of microseconds of CPU per command: a connection taken
+from the pool and given back, a timeout context and a parser call per reply, its pipeline's
+retry and bookkeeping. On a hot endpoint every request needs one or two commands. Here the
+callers share one connection of their own, speaking RESP directly (Redis answers the commands
+of a connection in order, §"Pipelining" of the Redis documentation): a command is packed and
+queued; everything queued during one turn of the event loop goes out in one write, without
+waiting for the answers of earlier writes; replies are parsed by hiredis as they arrive and
+handed to their callers in order. Nothing waits when the service is idle: a lone command goes
+at the end of the loop turn that queued it.
 
-Commands are independent (a non-transactional pipeline): one failing command fails only its
-own caller. A connection error fails every caller of that round trip; none of them is retried
-here (the caller decides, as it would for a single command).
+The connection is made from the redis-py client's own settings (``redis://``, ``rediss://``
+with its TLS options, ``unix://``; user, password and database), lazily, and again after it
+was lost. Commands are independent: an error reply fails only its own caller (as
+``redis.exceptions.ResponseError``). A lost connection, or one whose oldest command has waited
+longer than the client's ``socket_timeout``, fails every command still waiting on it; none is
+retried here (the caller decides, as it would for a single command).
 """
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-MAX_BATCH = 1024
+DEFAULT_TIMEOUT = 5.0
+
+
+def pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+class _Connection(asyncio.Protocol):
+    """One connection: futures wait in the order their commands were written."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[asyncio.Future] = deque()
+        self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+        self.lost: BaseException | None = None
+        self.progress = time.monotonic()    # when a reply last arrived, or the queue last started
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        self.progress = time.monotonic()
+        waiting, gets = self.waiting, self.reader.gets
+        while True:
+            try:
+                reply = gets()
+            except InvalidResponse as exc:   # the stream cannot be trusted any more
+                self.abort(exc)
+                return
+            if reply is False:
+                return
+            if not waiting:   # a reply nobody asked for: the stream is out of step
+                self.abort(InvalidResponse("a reply from Redis without a command"))
+                return
+            done = waiting.popleft()
+            if done.done():
+                continue
+            if isinstance(reply, ResponseError):
+                done.set_exception(reply)
+            else:
+                done.set_result(reply)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.fail(self.lost or RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def abort(self, exc: BaseException) -> None:
+        self.fail(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def fail(self, exc: BaseException) -> None:
+        if self.lost is None:
+            self.lost = exc
+        while self.waiting:
+            done = self.waiting.popleft()
+            if not done.done():
+                done.set_exception(self.lost)
+
+    @property
+    def usable(self) -> bool:
+        return self.lost is None and self.transport is not None and not self.transport.is_closing()
 
 
 class RedisBatch:
-    def __init__(self, redis: aioredis.Redis, max_batch: int = MAX_BATCH) -> None:
-        self.redis = redis
-        self.max_batch = max_batch
-        self._queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future]] = []
-        self._sender: asyncio.Task | None = None
-        self.round_trips = 0
+    """Commands of concurrent callers, pipelined on one connection (see the module docstring)."""
 
-    def execute(self, *args: Any, **options: Any) -> asyncio.Future:
-        """Queue one command (as for ``Redis.execute_command``); await the result."""
-        done = asyncio.get_running_loop().create_future()
-        self._queued.append((args, options, done))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send())
+    def __init__(self, redis: aioredis.Redis) -> None:
+        pool = redis.connection_pool
+        self._settings = pool.connection_kwargs
+        self._ssl = (pool.connection_class(**self._settings).ssl_context.get()
+                     if issubclass(pool.connection_class, SSLConnection) else None)
+        self._unix = issubclass(pool.connection_class, UnixDomainSocketConnection)
+        self._timeout = self._settings.get("socket_timeout") or DEFAULT_TIMEOUT
+        self._connect_timeout = self._settings.get("socket_connect_timeout") or DEFAULT_TIMEOUT
+        self._conn: _Connection | None = None
+        self._connecting: asyncio.Task | None = None
+        self._queued: list[tuple[bytes, asyncio.Future]] = []
+        self._flush_scheduled = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.round_trips = 0    # writes sent (each carries every command queued in one loop turn)
+
+    def execute(self, *args: Any) -> asyncio.Future:
+        """Queue one command (``"GET", key``…); await the reply (bytes, int, None, list)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._queued.append((pack(args), done))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return done
 
     async def get(self, key: str) -> bytes | None:
@@ -48,26 +143,73 @@ class RedisBatch:
     async def delete(self, key: str) -> int:
         return int(await self.execute("DEL", key))
 
-    async def _send(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued[:self.max_batch], self._queued[self.max_batch:]
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for args, options, _done in batch:
-                        pipe.execute_command(*args, **options)
-                    results = await pipe.execute(raise_on_error=False)
-            except BaseException as exc:  # noqa: BLE001 - every caller of this round trip learns of it
-                for *_rest, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            self.round_trips += 1
-            for (*_rest, done), result in zip(batch, results):
-                if done.done():
-                    continue
-                if isinstance(result, Exception):
-                    done.set_exception(result)
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._queued:
+            return
+        conn = self._conn
+        if conn is None or not conn.usable:
+            if self._connecting is None or self._connecting.done():
+                self._connecting = asyncio.create_task(self._connect())
+            return    # the connection, once made, flushes what is queued
+        queued, self._queued = self._queued, []
+        if not conn.waiting:
+            conn.progress = time.monotonic()
+        conn.waiting.extend(done for _command, done in queued)
+        conn.transport.write(b"".join(command for command, _done in queued))
+        self.round_trips += 1
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        s = self._settings
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                if self._unix:
+                    _transport, conn = await loop.create_unix_connection(_Connection, s["path"])
                 else:
-                    done.set_result(result)
+                    _transport, conn = await loop.create_connection(
+                        _Connection, s.get("host", "localhost"), s.get("port", 6379), ssl=self._ssl,
+                        server_hostname=s.get("host") if self._ssl else None)
+            handshake = []
+            if s.get("password") is not None:
+                auth = ("AUTH", s["username"], s["password"]) if s.get("username") else ("AUTH", s["password"])
+                handshake.append(auth)
+            if s.get("db"):
+                handshake.append(("SELECT", s["db"]))
+            replies = [loop.create_future() for _ in handshake]
+            conn.waiting.extend(replies)
+            if handshake:
+                conn.transport.write(b"".join(pack(args) for args in handshake))
+                async with asyncio.timeout(self._timeout):
+                    await asyncio.gather(*replies)
+        except BaseException as exc:  # noqa: BLE001 - every queued caller learns why
+            queued, self._queued = self._queued, []
+            error = exc if isinstance(exc, (RedisConnectionError, ResponseError)) else \
+                RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}: {exc}")
+            for _command, done in queued:
+                if not done.done():
+                    done.set_exception(error)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        self._conn = conn
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(1.0, self._watch)
+        self._flush()
+
+    def _watch(self) -> None:
+        """Once a second: a connection whose oldest command waited past the timeout is dropped."""
+        conn = self._conn
+        if conn is not None and conn.waiting and time.monotonic() - conn.progress > self._timeout:
+            conn.abort(RedisTimeoutError(f"no reply from Redis in {self._timeout:g} s"))
+        self._watchdog = asyncio.get_running_loop().call_later(1.0, self._watch)
+
+    async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        if self._conn is not None and self._conn.transport is not None:
+            self._conn.transport.close()
+        self._conn = None

@@ -39,7 +39,7 @@ async def setup(app: web.Application, res: Resources) -> None:
     keyring = KeyRing(res.http, settings.keys_service_url, settings.internal_token)
     token_store = TokenStore(res.redis, settings.secret_pepper)
     issuer = Issuer(keyring, token_store, res.store, GrantLog(res.store, metrics=res.metrics))
-    res.on_close.append(issuer.grants.close)
+    res.on_close.extend([issuer.grants.close, token_store.redis.close])
     # The code flow and refresh tokens (docs/oauth.md).
     sign_ins = SignInStore(res.redis, settings.secret_pepper)
     refresh = RefreshTokens(res.pool, metrics=res.metrics)

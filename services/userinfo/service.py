@@ -38,7 +38,9 @@ async def setup(app: web.Application, res: Resources) -> None:
         res.consume(name, subject, handler)
     settings = res.settings
     jwks = RemoteJwks(res.http, settings.keys_service_url)
-    tokens = TokenStore(RedisBatch(res.redis), settings.secret_pepper)
+    batch = RedisBatch(res.redis)
+    res.on_close.append(batch.close)
+    tokens = TokenStore(batch, settings.secret_pepper)
     applications = Applications(res.pool)
     users = Users(res.pool)
     endpoint = UserinfoEndpoint(applications, AccessTokens(jwks.keys, tokens.is_revoked, tokens.opaque), users)

@@ -1,13 +1,15 @@
-"""Concurrent Redis commands share round trips (shared/redis_batch.py), against a real Redis."""
+"""Concurrent Redis commands share one pipelined connection (shared/redis_batch.py), against a real Redis."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 import redis.exceptions
 
-from shared.redis_batch import RedisBatch
+from shared.redis_batch import RedisBatch, pack
 
 
 @pytest.fixture
@@ -15,8 +17,18 @@ def prefix() -> str:
     return f"test:batch:{uuid.uuid4().hex}:"
 
 
-async def test_a_lone_command_goes_at_once_and_returns_its_own_result(redis_client, prefix):
-    batch = RedisBatch(redis_client)
+@pytest.fixture
+async def batch(redis_client):
+    made = RedisBatch(redis_client)
+    yield made
+    await made.close()
+
+
+def test_commands_are_packed_as_resp_arrays_of_bulk_strings():
+    assert pack(("SET", "k", b"v\r\n", "EX", 60)) == b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$2\r\nEX\r\n$2\r\n60\r\n"
+
+
+async def test_a_lone_command_goes_at_once_and_returns_its_own_result(batch, prefix):
     await batch.set(prefix + "a", b"1", ex=60)
     assert await batch.get(prefix + "a") == b"1"
     assert await batch.exists(prefix + "a") is True
@@ -25,34 +37,92 @@ async def test_a_lone_command_goes_at_once_and_returns_its_own_result(redis_clie
     assert batch.round_trips == 5
 
 
-async def test_set_gives_the_key_its_time_to_live(redis_client, prefix):
-    await RedisBatch(redis_client).set(prefix + "t", b"x", ex=60)
+async def test_set_gives_the_key_its_time_to_live(batch, redis_client, prefix):
+    await batch.set(prefix + "t", b"x", ex=60)
     assert 0 < await redis_client.ttl(prefix + "t") <= 60
 
 
-async def test_concurrent_commands_share_round_trips_and_each_caller_gets_its_answer(redis_client, prefix):
-    batch = RedisBatch(redis_client)
+async def test_commands_of_one_loop_turn_share_one_write_and_each_caller_gets_its_answer(batch, prefix):
     await asyncio.gather(*(batch.set(f"{prefix}{i}", str(i).encode(), ex=60) for i in range(200)))
-    trips_after_writes = batch.round_trips
+    assert batch.round_trips == 1
     values = await asyncio.gather(*(batch.get(f"{prefix}{i}") for i in range(200)))
     assert values == [str(i).encode() for i in range(200)]
-    assert trips_after_writes <= 2                       # the first command alone, then the rest together
-    assert batch.round_trips - trips_after_writes <= 2
+    assert batch.round_trips == 2
 
 
-async def test_a_failing_command_fails_only_its_own_caller(redis_client, prefix):
-    batch = RedisBatch(redis_client)
+async def test_a_write_does_not_wait_for_the_answers_of_the_one_before(batch, redis_client, prefix):
+    # BLPOP holds the connection's answers back until the list gets an element; the GET queued
+    # a loop turn later is written at once all the same, and answered after the BLPOP (in order).
+    blocked = asyncio.ensure_future(batch.execute("BLPOP", prefix + "list", 5))
+    await asyncio.sleep(0.05)
+    after = asyncio.ensure_future(batch.get(prefix + "missing"))
+    await asyncio.sleep(0.05)
+    assert batch.round_trips == 2 and not blocked.done() and not after.done()
+    await redis_client.rpush(prefix + "list", b"x")
+    assert await blocked == [(prefix + "list").encode(), b"x"]
+    assert await after is None
+
+
+async def test_a_failing_command_fails_only_its_own_caller(batch, redis_client, prefix):
     await redis_client.rpush(prefix + "list", "x")       # GET of a list is a WRONGTYPE error
     results = await asyncio.gather(batch.get(prefix + "list"), batch.get(prefix + "missing"),
                                    return_exceptions=True)
-    assert isinstance(results[0], redis.exceptions.ResponseError)
+    assert isinstance(results[0], redis.exceptions.ResponseError) and "WRONGTYPE" in str(results[0])
     assert results[1] is None
 
 
-async def test_an_unreachable_redis_fails_every_caller_of_that_round_trip(prefix):
-    import redis.asyncio as aioredis
+async def test_an_unreachable_redis_fails_every_queued_caller(prefix):
     unreachable = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     batch = RedisBatch(unreachable)
     results = await asyncio.gather(batch.get(prefix + "a"), batch.get(prefix + "b"), return_exceptions=True)
-    assert all(isinstance(r, (redis.exceptions.ConnectionError, OSError)) for r in results)
+    assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results), results
+    await batch.close()
     await unreachable.aclose()
+
+
+async def test_a_lost_connection_fails_its_waiting_callers_and_the_next_command_reconnects(batch, redis_client,
+                                                                                           prefix):
+    client_id = await batch.execute("CLIENT", "ID")
+    waiting = asyncio.ensure_future(batch.execute("BLPOP", prefix + "never", 10))
+    await asyncio.sleep(0.05)
+    assert await redis_client.execute_command("CLIENT", "KILL", "ID", client_id) == 1
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await asyncio.wait_for(waiting, 5)
+    await batch.set(prefix + "after", b"1", ex=60)
+    assert await batch.get(prefix + "after") == b"1"
+    assert await batch.execute("CLIENT", "ID") != client_id
+
+
+async def test_a_connection_silent_past_the_socket_timeout_is_dropped(servers, prefix):
+    slow = aioredis.from_url(servers["TESSERA_REDIS_URL"], socket_timeout=1)
+    batch = RedisBatch(slow)
+    started = time.monotonic()
+    with pytest.raises(redis.exceptions.TimeoutError):
+        await asyncio.wait_for(batch.execute("BLPOP", prefix + "never", 0), 10)
+    assert 1 <= time.monotonic() - started < 3
+    assert await batch.get(prefix + "missing") is None     # a new connection
+    await batch.close()
+    await slow.aclose()
+
+
+async def test_the_database_and_the_user_of_the_url_are_used(servers, redis_client, prefix):
+    user, password = f"tessera-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await redis_client.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "+@all")
+    base = servers["TESSERA_REDIS_URL"].removeprefix("redis://").rsplit("/", 1)[0]
+    client = aioredis.from_url(f"redis://{user}:{password}@{base}/5")
+    batch = RedisBatch(client)
+    try:
+        assert await batch.execute("ACL", "WHOAMI") == user.encode()
+        await batch.set(prefix + "db5", b"1", ex=60)
+        assert await redis_client.exists(prefix + "db5") == 0          # not in database 0
+        assert await client.get(prefix + "db5") == b"1"                # in database 5
+    finally:
+        await batch.close()
+        await client.aclose()
+    wrong = aioredis.from_url(f"redis://{user}:not-{password}@{base}/0")
+    refused = RedisBatch(wrong)
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGPASS"):
+        await refused.get(prefix + "x")
+    await refused.close()
+    await wrong.aclose()
+    await redis_client.execute_command("ACL", "DELUSER", user)
