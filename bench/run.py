@@ -18,6 +18,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -457,8 +458,14 @@ def clean_up(work: Path, logs: Path, keep: bool, problems: list[str]) -> None:
     print(f"logs kept: {logs}")
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the servers it started are stopped.
+    signal.signal(signal.SIGTERM, _interrupted)
     problem = preflight()
     if problem:
         print(problem, file=sys.stderr)
