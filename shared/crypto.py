@@ -60,6 +60,20 @@ def new_id(nbytes: int = 16) -> str:
     return new_secret(nbytes)
 
 
+def new_ordered_id() -> str:
+    """A URL-safe identifier that starts with the time: 48 bits of Unix milliseconds, then 80
+    random bits (16 bytes, 22 characters, like :func:`new_id`).
+
+    For ids that name an event stream (a grant, a refresh token, its family), which a B-tree
+    index of ``events`` keys: ids made in the same seconds share their first characters, so
+    their inserts fill the same few index pages instead of touching a random page each. With
+    500,000 grant events stored, that cost Postgres ≈10% less CPU and ≈23% less WAL per event
+    (docs/performance-log.md, session 6). 80 random bits keep two ids of one millisecond apart.
+    """
+    stamp = (time.time_ns() // 1_000_000).to_bytes(6, "big")
+    return base64.urlsafe_b64encode(stamp + random_bytes(10)).rstrip(b"=").decode("ascii")
+
+
 def new_request_id() -> str:
     """A request id: 128 random bits, hex."""
     return random_bytes(16).hex()

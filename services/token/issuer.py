@@ -41,7 +41,7 @@ class Issuer:
         Raises :class:`GuardFailed` when the client or application changed since they were read.
         """
         now = datetime.now(timezone.utc)
-        jti = crypto.new_id()
+        jti = crypto.new_ordered_id()
         claims = jwt_claims(decision, app, jti=jti, now=now)
         kid = token_digest = None
         token_hash = None

@@ -29,6 +29,18 @@ def test_secrets_carry_256_bits_and_ids_128():
     assert crypto.new_secret() != crypto.new_secret()
 
 
+def test_ordered_ids_start_with_the_current_millisecond_and_never_repeat():
+    import base64
+    before = time.time_ns() // 1_000_000
+    batch = [crypto.new_ordered_id() for _ in range(10_000)]
+    after = time.time_ns() // 1_000_000
+    assert all(len(value) == 22 and value.replace("-", "").replace("_", "").isalnum() for value in batch)
+    stamps = [int.from_bytes(base64.urlsafe_b64decode(value + "=="), "big") >> 80 for value in batch]
+    assert all(before <= stamp <= after for stamp in stamps)
+    assert stamps == sorted(stamps)
+    assert len(set(batch)) == len(batch)
+
+
 def test_random_bytes_never_repeat_across_pages():
     chunks = [crypto.random_bytes(16) for _ in range(1000)]   # about four pages of the pool
     assert len(set(chunks)) == len(chunks)

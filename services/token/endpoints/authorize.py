@@ -130,7 +130,7 @@ class AuthorizeEndpoints:
     async def _issue_code(self, app: Application, client: Client, pending: dict, target: Target, sign_in) -> str:
         now = int(time.time())
         ttl = code_ttl(app)
-        code, grant_id = crypto.new_secret(), crypto.new_id()
+        code, grant_id = crypto.new_secret(), crypto.new_ordered_id()
         record = CodeRecord(
             grant_id=grant_id, tenant_id=app.tenant_id, application_id=app.id, issuer=app.issuer,
             client_id=client.client_id, redirect_uri=target.redirect_uri, redirect_uri_sent=target.redirect_uri_sent,
