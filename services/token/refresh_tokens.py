@@ -123,10 +123,15 @@ class _Batcher:
         self._queue: list[tuple[Any, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
         self._conn = HeldConnection(pool)
+        self._sent: dict[asyncio.Future, asyncio.Future] = {}
 
-    def submit(self, item: Any) -> asyncio.Future:
+    def submit(self, item: Any, sent: asyncio.Future | None = None) -> asyncio.Future:
+        """Queue ``item``; the future it returns gets its outcome. ``sent``, when given, is
+        resolved once the batch holding ``item`` is on its way (or has failed before that)."""
         done = asyncio.get_running_loop().create_future()
         self._queue.append((item, done))
+        if sent is not None:
+            self._sent[done] = sent
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return done
@@ -138,15 +143,24 @@ class _Batcher:
             try:
                 conn = await self._conn.get()
                 started = time.perf_counter()
+                self._tell_sent(batch)   # woken after ``fn`` has written the batch and waits
                 await self.fn(conn, batch)
                 if self._timer is not None:
                     self._timer.observe(time.perf_counter() - started)
             except BaseException as exc:  # noqa: BLE001 - every waiter learns of the failure
+                self._tell_sent(batch)
                 if isinstance(exc, (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError)):
                     await self.close()
                 for _item, done in batch:
                     if not done.done():
                         done.set_exception(exc)
+
+    def _tell_sent(self, batch: list[tuple[Any, asyncio.Future]]) -> None:
+        if self._sent:
+            for _item, done in batch:
+                sent = self._sent.pop(done, None)
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
 
     async def close(self) -> None:
         await self._conn.release()
@@ -193,8 +207,11 @@ class TokenLog:
         self.metrics = metrics
         self._writes = _Batcher(store.pool, self._write, name="user_grants", metrics=metrics)
 
-    async def write(self, item: Write) -> list[Event]:
-        return await self._writes.submit(item)
+    def submit(self, item: Write, sent: asyncio.Future | None = None) -> asyncio.Future:
+        """Queue ``item``; await the returned future for its recorded events (or its failure).
+        ``sent`` is resolved once the write is on its way to Postgres: work done from then on
+        overlaps the round trip."""
+        return self._writes.submit(item, sent)
 
     async def _write(self, conn: asyncpg.Connection, batch: list) -> None:
         fast_path = self.store.fast_path
