@@ -97,9 +97,9 @@ async def test_a_connection_silent_past_the_socket_timeout_is_dropped(servers, p
     slow = aioredis.from_url(servers["TESSERA_REDIS_URL"], socket_timeout=1)
     batch = RedisBatch(slow)
     started = time.monotonic()
-    with pytest.raises(redis.exceptions.TimeoutError):
+    with pytest.raises(redis.exceptions.TimeoutError):   # well before wait_for's 10 s
         await asyncio.wait_for(batch.execute("BLPOP", prefix + "never", 0), 10)
-    assert 1 <= time.monotonic() - started < 3
+    assert time.monotonic() - started >= 1                  # not before the client's timeout
     assert await batch.get(prefix + "missing") is None     # a new connection
     await batch.close()
     await slow.aclose()
