@@ -162,6 +162,7 @@ class RedisBatch:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         s = self._settings
+        conn: _Connection | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if self._unix:
@@ -183,6 +184,8 @@ class RedisBatch:
                 async with asyncio.timeout(self._timeout):
                     await asyncio.gather(*replies)
         except BaseException as exc:  # noqa: BLE001 - every queued caller learns why
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()    # refused (a wrong password, no such database): not kept
             queued, self._queued = self._queued, []
             error = exc if isinstance(exc, (RedisConnectionError, ResponseError)) else \
                 RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}: {exc}")
