@@ -21,6 +21,8 @@ application's ``settings`` in full, as they are after the change).
 """
 from __future__ import annotations
 
+import time
+
 from shared.events import event_type
 
 _HASH = "4f0c3b6c2f0b5e8d1d6a6c9b7e2f1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a"
@@ -182,3 +184,8 @@ def refresh_token_stream(token_id: str) -> str:
 
 def refresh_family_stream(family_id: str) -> str:
     return f"refresh_family:{family_id}"
+
+
+def expiry(epoch: int) -> str:
+    """An event's ``expires_at``: RFC 3339 UTC, to the second (what a JWT's ``exp`` holds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

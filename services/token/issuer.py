@@ -13,6 +13,7 @@ from typing import Any
 from shared import crypto, jws
 from shared.events import ConcurrencyError, EventStore, NewEvent
 
+from . import events as ev
 from .grant_log import GrantLog
 from .keyring import KeyRing
 from .model import Application, Client
@@ -57,7 +58,7 @@ class Issuer:
             "grant_id": jti, "grant_type": decision.grant_type, "client_id": decision.client_id,
             "subject": decision.subject, "scope": " ".join(decision.scopes), "jti": jti,
             "format": token_format, "token_digest": token_digest,
-            "expires_at": _iso(claims["exp"]), "kid": kid,
+            "expires_at": ev.expiry(claims["exp"]), "kid": kid,
         }, tenant=app.tenant_id, application=app.id)
         try:
             # Durable before the response; written only if client and application are unchanged.
@@ -114,8 +115,3 @@ class Issuer:
         except ConcurrencyError:
             return False
         return True
-
-
-def _iso(epoch: int) -> str:
-    """RFC 3339 UTC, to the second (what a JWT's ``exp`` holds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -94,7 +94,7 @@ class UserTokens:
         events = [NewEvent(ev.ACCESS_TOKEN_ISSUED, {
             "grant_id": grant.grant_id, "grant_type": grant.grant_type, "client_id": client.client_id,
             "subject": grant.subject, "scope": format_scope(grant.scopes), "jti": prepared.jti,
-            "format": token_format, "token_digest": digest, "expires_at": _iso(claims["exp"]), "kid": kid,
+            "format": token_format, "token_digest": digest, "expires_at": ev.expiry(claims["exp"]), "kid": kid,
         }, tenant=app.tenant_id, application=app.id)]
         streams = [ev.grant_stream(prepared.jti)]
         row = None
@@ -112,7 +112,7 @@ class UserTokens:
             data = {"grant_id": grant.grant_id, "family_id": family_id, "token_id": token_id,
                     "client_id": client.client_id, "subject": grant.subject,
                     "scope": format_scope(grant.grant_scopes), "jti": prepared.jti,
-                    "token_digest": crypto.digest(token_hash), "expires_at": _iso(expires)}
+                    "token_digest": crypto.digest(token_hash), "expires_at": ev.expiry(expires)}
             if grant.previous_token_id is None:
                 events.append(NewEvent(ev.REFRESH_TOKEN_ISSUED, data, tenant=app.tenant_id, application=app.id))
             else:
@@ -210,7 +210,3 @@ class UserTokens:
 
 def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -141,7 +141,7 @@ class AuthorizeEndpoints:
             "grant_id": grant_id, "client_id": client.client_id, "subject": sign_in.user_id,
             "scope": format_scope(sign_in.granted_scopes), "session_id": sign_in.sid,
             "code_digest": crypto.digest(self.sign_ins.code_hash(code)),
-            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + ttl)),
+            "expires_at": ev.expiry(now + ttl),
         }, tenant=app.tenant_id, application=app.id)
         for attempt in range(2):
             try:   # durable before the code exists, written only if client and application are unchanged
