@@ -10,6 +10,8 @@ from shared.events import EventStore, GuardFailed, NewEvent
 from shared.events.bus import ensure_stream
 from shared.events.outbox import FastPath
 
+from tests.support.plans import plan_of, rows_read
+
 from .registry_fixtures import registry, token_schema, token_settings  # noqa: F401 - fixtures
 
 
@@ -127,13 +129,8 @@ async def test_the_guard_looks_up_each_row_by_key_whatever_the_number_of_applica
         await conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
         try:
             assert sorted(r["application"] for r in await conn.fetch(query, rows)) == picked
-            explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", rows)
-            (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
+            plan = plan_of(await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", rows))
         finally:
             await conn.execute("RESET plan_cache_mode")
-
-    def rows_read(node: dict, relation: str) -> float:
-        own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") == relation else 0
-        return own + sum(rows_read(child, relation) for child in node.get("Plans", ()))
     for relation in ("applications", "clients", "tenants"):
-        assert rows_read(plan["Plan"], relation) <= len(rows), (relation, plan)
+        assert rows_read(plan, relation) <= len(rows), (relation, plan)
