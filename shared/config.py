@@ -43,6 +43,8 @@ class Settings:
     shutdown_timeout: float
     token_service_url: str
     keys_service_url: str
+    refresh_token_retention: float       # token: seconds an expired refresh token's row is kept
+    refresh_token_sweep_interval: float  # token: seconds between sweeps of expired rows
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(service={self.service!r}, host={self.host!r}, port={self.port})"
@@ -152,4 +154,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
                                f"http://127.0.0.1:{DEFAULT_PORTS['token']}").rstrip("/"),
         keys_service_url=_url(env, "TESSERA_KEYS_SERVICE_URL", ("http", "https"),
                               f"http://127.0.0.1:{DEFAULT_PORTS['keys']}").rstrip("/"),
+        refresh_token_retention=_float(env, "TESSERA_REFRESH_TOKEN_RETENTION", 86_400.0, 0.0, 31_536_000.0),
+        refresh_token_sweep_interval=_float(env, "TESSERA_REFRESH_TOKEN_SWEEP_INTERVAL", 600.0, 1.0, 86_400.0),
     )

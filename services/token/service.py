@@ -1,6 +1,7 @@
 """The token service: tenants, applications, clients, grants; the OAuth 2.0 endpoints."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ from .issuer import Issuer
 from .keyring import KeyRing
 from .lookup import INVALIDATE_SUBJECT, RegistryCache
 from .projections import PROJECTIONS
+from .refresh_sweep import FIRST_AFTER_S, RefreshTokenSweep, SweepCollector
 from .refresh_tokens import RefreshTokens, TokenLog
 from .repository import Registry
 from .tokens import TokenStore
@@ -45,6 +47,18 @@ async def setup(app: web.Application, res: Resources) -> None:
     refresh = RefreshTokens(res.pool, metrics=res.metrics)
     token_log = TokenLog(res.store, metrics=res.metrics)
     res.on_close.extend([refresh.close, token_log.close])
+    sweep = RefreshTokenSweep(res.pool, retention=settings.refresh_token_retention,
+                              interval=settings.refresh_token_sweep_interval,
+                              first_after=min(FIRST_AFTER_S, settings.refresh_token_sweep_interval))
+    res.metrics.registry.register(SweepCollector(settings.service, sweep))
+
+    async def sweeping(_app: web.Application):
+        task = asyncio.create_task(sweep.run(), name="refresh-token-sweep")
+        yield
+        sweep.stop()
+        await task
+
+    app.cleanup_ctx.append(sweeping)
     users = UserGrantEndpoints(cache, sign_ins, UserTokens(keyring, token_store, res.store, token_log, refresh),
                                refresh)
     authorize = AuthorizeEndpoints(cache, sign_ins, issuer.grants, settings.public_url)

@@ -42,7 +42,9 @@ def start_suite(service_env: dict[str, str], log_dir: Path) -> RunningSuite:
     gateway_port = free_port()
     public_url = f"http://127.0.0.1:{gateway_port}"
     keys = ServiceProcess("keys", {}, log_dir)
-    env = {**service_env, "TESSERA_PUBLIC_URL": public_url, "TESSERA_KEYS_SERVICE_URL": keys.url}
+    # The refresh-token sweep runs every second here (tests/token/test_refresh_sweep.py watches it).
+    env = {**service_env, "TESSERA_PUBLIC_URL": public_url, "TESSERA_KEYS_SERVICE_URL": keys.url,
+           "TESSERA_REFRESH_TOKEN_SWEEP_INTERVAL": "1"}
     keys.env.update(env)
     keys.start()
     token = ServiceProcess("token", env, log_dir, tag="-1").start()
