@@ -64,7 +64,7 @@ class RefreshTokenSweep:
                 count = int(status.split()[-1])
                 deleted += count
                 self.deleted += count
-                if count < self.batch:
+                if count < self.batch or self._stopping.is_set():   # a backlog must not hold up shutdown
                     return deleted
 
     async def run(self) -> None:
