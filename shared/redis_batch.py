@@ -20,6 +20,7 @@ retried here (the caller decides, as it would for a single command).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import deque
 from typing import Any
@@ -143,6 +144,10 @@ class RedisBatch:
     async def delete(self, key: str) -> int:
         return int(await self.execute("DEL", key))
 
+    def script(self, source: str) -> "Script":
+        """A Lua script to run on this connection (``EVALSHA``)."""
+        return Script(self, source)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if not self._queued:
@@ -216,3 +221,24 @@ class RedisBatch:
         if self._conn is not None and self._conn.transport is not None:
             self._conn.transport.close()
         self._conn = None
+
+
+class Script:
+    """A Lua script run by ``EVALSHA`` on a :class:`RedisBatch`, pipelined like any command.
+
+    When Redis does not have it (a restarted or flushed server answers ``NOSCRIPT``), the call is
+    made once more with ``EVAL``, which also stores the script for the calls after it.
+    """
+
+    def __init__(self, batch: RedisBatch, source: str) -> None:
+        self.batch = batch
+        self.source = source.encode()
+        self.sha = hashlib.sha1(self.source).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Any] | tuple[Any, ...] = ()) -> Any:
+        try:
+            return await self.batch.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self.batch.execute("EVAL", self.source, len(keys), *keys, *args)

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from shared import redis_keys
 from shared.crypto import secret_hash
+from shared.redis_batch import RedisBatch
 
 from .oauth.authorize import REQUEST_TTL
 
@@ -69,11 +70,16 @@ class TakenCode:
 
 
 class SignInStore:
-    def __init__(self, redis: aioredis.Redis, pepper: bytes) -> None:
+    """``batch`` carries the commands of the code flow's hot steps (taking a sign-in's result,
+    storing and taking a code: one per request), pipelined with the service's other Redis
+    commands; the pending request's two keys are written in one MULTI through ``redis``."""
+
+    def __init__(self, redis: aioredis.Redis, batch: RedisBatch, pepper: bytes) -> None:
         self.redis = redis
+        self.batch = batch
         self.pepper = pepper
-        self._take_sign_in = redis.register_script(_TAKE_SIGN_IN)
-        self._take_code = redis.register_script(_TAKE_CODE)
+        self._take_sign_in = batch.script(_TAKE_SIGN_IN)
+        self._take_code = batch.script(_TAKE_CODE)
 
     # Pending requests -----------------------------------------------------------------------
     async def save_request(self, request: dict, extra: dict) -> None:
@@ -86,7 +92,7 @@ class SignInStore:
         """authn's result with its request, once. Without a result, the request is left alone."""
         keys = [redis_keys.authorization_result(request_id), redis_keys.authorization_request(request_id),
                 _extra_key(request_id)]
-        reply = await self._take_sign_in(keys=keys)
+        reply = await self._take_sign_in(keys)
         if reply[0] == 0:
             return TakenSignIn(False, None, {} if reply[1] else None, None)
         return TakenSignIn(True, _json(reply[1]), _json(reply[2]), _json(reply[3]))
@@ -96,14 +102,13 @@ class SignInStore:
         return secret_hash(self.pepper, code)
 
     async def put_code(self, application_id: str, code: str, record: dict, ttl: int) -> None:
-        await self.redis.set(_code_key(application_id, self.code_hash(code)), orjson.dumps(record), ex=ttl)
+        await self.batch.set(_code_key(application_id, self.code_hash(code)), orjson.dumps(record), ex=ttl)
 
     async def take_code(self, application_id: str, code: str, issued: dict, tombstone_ttl: int) -> TakenCode:
         """Take the code once; ``issued`` (ids of what the redemption will issue) goes into its tombstone."""
         code_hash = self.code_hash(code)
-        reply = await self._take_code(keys=[_code_key(application_id, code_hash),
-                                            _tombstone_key(application_id, code_hash)],
-                                      args=[orjson.dumps(issued), tombstone_ttl])
+        reply = await self._take_code([_code_key(application_id, code_hash), _tombstone_key(application_id, code_hash)],
+                                      [orjson.dumps(issued), tombstone_ttl])
         if reply[0] == 1:
             return TakenCode(_json(reply[1]), None)
         return TakenCode(None, _json(reply[1]))

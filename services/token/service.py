@@ -43,7 +43,7 @@ async def setup(app: web.Application, res: Resources) -> None:
     issuer = Issuer(keyring, token_store, res.store, GrantLog(res.store, metrics=res.metrics))
     res.on_close.extend([issuer.grants.close, token_store.redis.close])
     # The code flow and refresh tokens (docs/oauth.md).
-    sign_ins = SignInStore(res.redis, settings.secret_pepper)
+    sign_ins = SignInStore(res.redis, token_store.redis, settings.secret_pepper)   # one pipelined connection
     refresh = RefreshTokens(res.pool, metrics=res.metrics)
     token_log = TokenLog(res.store, metrics=res.metrics)
     res.on_close.extend([refresh.close, token_log.close])

@@ -126,3 +126,23 @@ async def test_the_database_and_the_user_of_the_url_are_used(servers, redis_clie
     await refused.close()
     await wrong.aclose()
     await redis_client.execute_command("ACL", "DELUSER", user)
+
+
+async def test_a_script_runs_by_its_digest_and_is_sent_whole_again_when_redis_has_lost_it(batch, redis_client, prefix):
+    script = batch.script("return {tonumber(ARGV[1]) + 1, redis.call('GET', KEYS[1])}")
+    await batch.set(prefix + "s", b"v", ex=60)
+    await redis_client.script_flush()     # a restarted Redis: EVALSHA answers NOSCRIPT
+    before = batch.round_trips
+    assert await script([prefix + "s"], [41]) == [42, b"v"]
+    assert batch.round_trips == before + 2          # EVALSHA refused, then EVAL
+    assert await redis_client.script_exists(script.sha) == [True]
+    assert await script([prefix + "s"], [1]) == [2, b"v"]
+    assert batch.round_trips == before + 3          # by its digest alone from then on
+
+
+async def test_a_failing_script_fails_only_its_own_caller(batch, prefix):
+    failing = batch.script("return redis.error_reply('refused by the script')")
+    fine = batch.script("return 7")
+    outcomes = await asyncio.gather(failing([]), fine([]), return_exceptions=True)
+    assert isinstance(outcomes[0], redis.exceptions.ResponseError) and "refused by the script" in str(outcomes[0])
+    assert outcomes[1] == 7
