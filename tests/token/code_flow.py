@@ -163,3 +163,11 @@ async def verified_id_token(rp: Rp, id_token: str) -> tuple[dict, dict]:
     assert resp.status_code == 200
     checked = jwt.JWT(jwt=id_token, key=jwk.JWKSet.from_json(resp.text), algs=["RS256"], expected_type="JWS")
     return orjson.loads(checked.header), orjson.loads(checked.claims)
+
+
+async def signed_in(browser, rp, scope="openid offline_access read") -> dict:
+    """The token response of a code exchange for user-7, signed in through ``browser``."""
+    code, _ = await browser.code(rp, scope=scope, user_id="user-7")
+    resp = await exchange(rp, code)
+    assert resp.status_code == 200, resp.text
+    return resp.json()

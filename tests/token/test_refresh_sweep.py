@@ -8,10 +8,9 @@ import httpx
 
 from services.token.refresh_sweep import RefreshTokenSweep
 from tests.support.plans import plan_of, rows_read
-from tests.token.code_flow import introspect, make_rp, refresh
+from tests.token.code_flow import introspect, make_rp, refresh, signed_in
 
 from .registry_fixtures import registry, token_schema, token_settings  # noqa: F401 - fixtures
-from .test_refresh_tokens import signed_in
 
 DAY = 86_400
 

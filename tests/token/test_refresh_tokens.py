@@ -7,14 +7,8 @@ import asyncio
 import asyncpg
 import httpx
 
-from tests.token.code_flow import exchange, introspect, make_rp, pkce, refresh, same_app, verified_id_token
-
-
-async def signed_in(browser, rp, scope="openid offline_access read"):
-    code, _ = await browser.code(rp, scope=scope, user_id="user-7")
-    resp = await exchange(rp, code)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
+from tests.token.code_flow import (exchange, introspect, make_rp, pkce, refresh, same_app, signed_in,
+                                   verified_id_token)
 
 
 async def revoke(rp, value: str, **form: str) -> httpx.Response:
