@@ -90,8 +90,10 @@ async def test_a_user_for_a_deleted_tenant_is_refused(api, make_app):
     from .conftest import wait_for_tenant
     await wait_for_tenant(api, tenant)
     assert (await api("DELETE", f"/admin/tenants/{tenant}")).status_code == 204
-    for _ in range(100):
-        resp = await api("POST", "/admin/users", json={"tenant_id": tenant, "username": "late"})
+    for attempt in range(100):
+        # authn learns of the deletion from the event stream; until then each try makes a
+        # user, so every try needs its own name or the second answers 409 for the first.
+        resp = await api("POST", "/admin/users", json={"tenant_id": tenant, "username": f"late-{attempt}"})
         if resp.status_code != 201:
             break
         await asyncio.sleep(0.1)
