@@ -26,8 +26,9 @@ class Cell:
 class Row:
     scenario: Scenario
     cells: dict[str, Cell] = field(default_factory=dict)
-    latency: Measurement | None = None  # Tessera at a fixed, lower load
-    latency_load: Load | None = None
+    # each system at a fixed, lower load (about half its own peak), and that load
+    latency: dict[str, Measurement] = field(default_factory=dict)
+    latency_load: dict[str, Load] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
     reruns: dict[str, list[int]] = field(default_factory=dict)   # system -> [rounds run again (codes ran out)]
     supplies: dict[str, str] = field(default_factory=dict)        # system -> what its runs used up, as made
@@ -110,23 +111,28 @@ def _unsaturated(cell: Cell, server_cpus: int) -> bool:
     return cell.busy is not None and cell.busy < SATURATED * server_cpus
 
 
-def _latency(row: Row) -> str:
-    if row.latency is None or not row.latency.rounds or row.latency_load is None:
+def _latency(row: Row, system: str) -> str:
+    m = row.latency.get(system)
+    if m is None or not m.rounds:
         return "—"
-    peak = row.rate("tessera")
-    share = f", {row.latency.throughput / peak:.0%} of peak" if peak else ""
-    return (f"{row.latency.latency_ms('p50'):.1f} / {row.latency.latency_ms('p99'):.1f} "
-            f"at {row.latency.throughput:,.0f}/s{share}")
+    peak = row.rate(system)
+    share = f", {m.throughput / peak:.0%} of peak" if peak else ""
+    return f"{m.latency_ms('p50'):.1f} / {m.latency_ms('p99'):.1f} at {m.throughput:,.0f}/s{share}"
+
+
+def runs_of(row: Row, system: str) -> list[Measurement]:
+    """Every measurement of a system in a row: its throughput rounds, then its latency rounds."""
+    cell = row.cells.get(system)
+    runs = [cell.measurement] if cell and cell.measurement and cell.measurement.rounds else []
+    return runs + ([row.latency[system]] if system in row.latency and runs else [])
 
 
 def _failures(row: Row) -> str:
     parts = []
     for system in SYSTEMS:
-        cell = row.cells.get(system)
-        if cell and cell.measurement and cell.measurement.rounds:
-            m = cell.measurement
-            bad = m.non2xx + (row.latency.non2xx if system == "tessera" and row.latency else 0)
-            errors = m.socket_errors + (row.latency.socket_errors if system == "tessera" and row.latency else 0)
+        runs = runs_of(row, system)
+        if runs:
+            bad, errors = sum(m.non2xx for m in runs), sum(m.socket_errors for m in runs)
             parts.append(f"{bad}" + (f" (+{errors} socket errors)" if errors else ""))
         else:
             parts.append("—")
@@ -136,14 +142,15 @@ def _failures(row: Row) -> str:
 def results_table(rows: list[Row], server_cpus: int = 1) -> str:
     lines = [
         "| Scenario | Ceiling req/s | Peer req/s | Tessera req/s | Tessera/peer | Tessera/ceiling "
-        "| Tessera p50 / p99 ms (at load) | non-2xx ceiling / peer / Tessera |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| Tessera p50 / p99 ms (at load) | Peer p50 / p99 ms (at load) | Ceiling p50 / p99 ms (at load) "
+        "| non-2xx ceiling / peer / Tessera |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     notes: list[str] = []
     unsaturated = False
     for row in rows:
         if not row.scenario.measured:
-            lines.append(f"| {row.scenario.title} | — | — | not built yet | — | — | — | — |")
+            lines.append(f"| {row.scenario.title} | — | — | not built yet | — | — | — | — | — | — |")
             continue
         for system in SYSTEMS:
             cell = row.cells.get(system)
@@ -156,7 +163,8 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
             f"| {row.scenario.title} | {_cell(row, 'ceiling', server_cpus)} | {_cell(row, 'peer', server_cpus)} "
             f"| {_cell(row, 'tessera', server_cpus)} "
             f"| {_ratio(row.rate('tessera'), row.rate('peer'))} | {_ratio(row.rate('tessera'), row.rate('ceiling'))} "
-            f"| {_latency(row)} | {_failures(row)} |")
+            f"| {_latency(row, 'tessera')} | {_latency(row, 'peer')} | {_latency(row, 'ceiling')} "
+            f"| {_failures(row)} |")
     if unsaturated:
         notes.append(f"†: the system's processes kept the server CPUs less than {SATURATED:.0%} busy (see "
                      "Memory and CPU), so something besides the server limited the figure: the load generator, "
@@ -241,14 +249,14 @@ def status_table(rows: list[Row], scaling: list[ScalingRow] = ()) -> str:
     lines = ["| Scenario | System | Responses by status (all rounds, warm-up excluded) |", "|---|---|---|"]
     for row in rows:
         for system in SYSTEMS:
-            cell = row.cells.get(system)
-            if cell and cell.measurement and cell.measurement.rounds:
-                statuses = dict(cell.measurement.statuses)
-                counters = dict(cell.measurement.counters)
-                if system == "tessera" and row.latency:
-                    for status, count in row.latency.statuses.items():
+            runs = runs_of(row, system)
+            if runs:
+                statuses: dict[str, int] = {}
+                counters: dict[str, int] = {}
+                for m in runs:
+                    for status, count in m.statuses.items():
                         statuses[status] = statuses.get(status, 0) + count
-                    for name, count in row.latency.counters.items():
+                    for name, count in m.counters.items():
                         counters[name] = counters.get(name, 0) + count
                 shown = (", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items())) or "none") + \
                     counters_note(counters).replace("; of those,", " (of those,", 1) + (")" if counters_note(counters) else "")
@@ -286,8 +294,9 @@ def render(report: Report) -> str:
         "",
         "## Results",
         "",
-        "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is Tessera's "
-        "p50 / p99 at a fixed, lower load (see Method).",
+        "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is each "
+        "system's p50 / p99 at a fixed, lower load, about half its own peak (see Method): Tessera's is the "
+        "target, the peer's and the ceiling's show what the machine gives a single process.",
         "",
         results_table(report.rows, report.server_cpus),
         "",
@@ -376,9 +385,10 @@ def _wrk_commands(rows: list[Row], scaling: list[ScalingRow] = ()) -> list[str]:
             if cell and cell.measurement and cell.measurement.rounds:
                 out.append(f"# {row.scenario.title}: {TITLES[system]}")
                 out.append(cell.measurement.rounds[0].command)
-        if row.latency and row.latency.rounds:
-            out.append(f"# {row.scenario.title}: Tessera at a fixed, lower load")
-            out.append(row.latency.rounds[0].command)
+        for system, m in row.latency.items():
+            if m.rounds:
+                out.append(f"# {row.scenario.title}: {TITLES[system]} at a fixed, lower load")
+                out.append(m.rounds[0].command)
     for srow in scaling:
         for case, m in srow.runs():
             out.append(f"# {srow.title}: Tessera, {case}")

@@ -6,7 +6,7 @@
 Installs nothing (the Makefile does). Starts the three systems pinned to the server CPUs and
 runs wrk pinned to the load CPUs; for each scenario, round by round, it loads each system in
 turn (interleaved, so a noisy neighbour hits all three alike), keeps the median round, then
-measures Tessera's latency at about half its peak. Then Tessera's scaling rows (bench/scaling.py:
+measures each system's latency at about half its own peak (rounds interleaved too). Then Tessera's scaling rows (bench/scaling.py:
 1 vs 2 token processes, 1 vs 10,000 applications; --skip-scaling leaves them out). Prints the table and writes
 docs/benchmarks.md. Exit status 1 when a system failed to start or its check failed.
 """
@@ -33,7 +33,7 @@ from .codeflow import SETTLE_MAX_S
 from .contenders import PEER_DIR, Ceiling, Peer
 from .load import Load, Measurement, paced_load, ready, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
-from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, render
+from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, render, runs_of
 from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settle
 from .scenarios import TOKENS_FULL, USERS_FULL, Scenario, select
 from .tessera_suite import TesseraSuite
@@ -139,19 +139,30 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
         row.cells[name].busy = watch.busy(systems[name], scenario.key)
         print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s  (server CPU busy "
               f"{row.cells[name].busy:.0%})", flush=True)
-    if "tessera" in targets and row.rate("tessera"):
-        row.latency_load = paced_load(targets["tessera"], load, row.rate("tessera") / 2,
-                                      probe_s=min(3.0, args.duration))
-        row.latency = Measurement()
-        for _round in range(args.rounds):
-            row.latency.rounds.append(run_wrk(targets["tessera"], row.latency_load))
-        print(f"    Tessera at {row.latency.throughput:,.0f} req/s: p50 {row.latency.latency_ms('p50'):.1f} ms, "
-              f"p99 {row.latency.latency_ms('p99'):.1f} ms", flush=True)
+    paced = {name: target for name, target in targets.items() if row.rate(name)}
+    for name, target in paced.items():
+        row.latency_load[name] = paced_load(target, load, row.rate(name) / 2, probe_s=min(3.0, args.duration))
+        row.latency[name] = Measurement()
+    for _round in range(args.rounds):
+        for name, target in paced.items():
+            row.latency[name].rounds.append(latency_round(target, row.latency_load[name]))
+    for name, m in row.latency.items():
+        print(f"    {TITLES[name]:<8} at {m.throughput:,.0f} req/s: p50 {m.latency_ms('p50'):.1f} ms, "
+              f"p99 {m.latency_ms('p99'):.1f} ms", flush=True)
     for name, target in targets.items():
         if target.describe is not None:
             row.supplies[name] = target.describe()
             print(f"    {TITLES[name]}: {row.supplies[name]}", flush=True)
     return row
+
+
+def latency_round(target, load: Load):
+    """One round at a fixed load; what it uses up is made first and the servers let go quiet,
+    as before a throughput round."""
+    prepared = ready(target, load)
+    if prepared is not target:
+        settle(max_s=SETTLE_MAX_S)
+    return run_wrk(prepared, load)
 
 
 def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: Scenario, reruns: list[int],
@@ -178,11 +189,7 @@ def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: S
 def failures(row: Row) -> list[str]:
     out = []
     for name in SYSTEMS:
-        cell = row.cells.get(name)
-        runs = [cell.measurement] if cell and cell.measurement else []
-        if name == "tessera" and row.latency:
-            runs.append(row.latency)
-        for m in runs:
+        for m in runs_of(row, name):
             bad = {s: n for s, n in m.statuses.items() if not s.startswith("2")}
             if bad or m.socket_errors:
                 out.append(f"{row.scenario.title}, {TITLES[name]}: non-2xx {bad or 'none'}, "
@@ -290,14 +297,17 @@ def method(args: argparse.Namespace) -> list[str]:
         "benchmark, the two idle ones beside the one under load.",
         "Only 2xx responses count: wrk's Lua `response()` hook counts every status (bench/wrk/stats.lua) "
         "and the non-2xx are shown separately, as are socket errors and timeouts (10 s).",
-        "Latency: wrk2 is not in Debian, so Tessera's p50/p99 come from plain wrk with a think time of mean D "
+        "Latency: each system's p50/p99 at about half its own peak (Tessera's is the target; the peer's and "
+        "the ceiling's show what this machine and this way of loading give a single process that stores "
+        "nothing or stores in Redis). wrk2 is not in Debian, so they come from plain wrk with a think time of mean D "
         f"per connection (the Lua `delay()` hook, bench/wrk/stats.lua): {args.connections} connections, each "
         "sending, waiting for the answer, then waiting a random time (exponential, mean D ms, so arrivals are "
         "Poisson-like and connections do not fall into step), offer about connections / (D + response time). "
         "D is first set for half the measured peak ignoring the response time, one probe run (not counted) "
         "measures the response time, and D is corrected by it; the achieved rate is printed beside the "
         "percentiles. Each connection waits for its answer, so the percentiles under-count queueing "
-        "(coordinated omission) compared with wrk2's constant rate.",
+        "(coordinated omission) compared with wrk2's constant rate. The rounds of the three are interleaved "
+        "like the throughput rounds; their responses count in the non-2xx column too.",
         "Before the load, one request per system and scenario is checked (bench/check.py): HTTP 200, "
         "RFC 6749 JSON, and for JWTs ES256 with typ at+jwt verifying against the system's own JWKS.",
         "Memory and CPU: each process's RSS sampled every 0.5 s while its own system is under load "

@@ -64,6 +64,36 @@ def test_status_table_shows_the_counters_beside_the_statuses():
     assert line.endswith(") |")
 
 
+def _paced(ok: int, p50_ms: float, p99_ms: float, statuses: dict[str, int] | None = None) -> WrkResult:
+    statuses = statuses or {"200": ok}
+    non2xx = sum(n for s, n in statuses.items() if not s.startswith("2"))
+    return WrkResult(requests=sum(statuses.values()), non2xx=non2xx, statuses=statuses, errors={}, duration_s=10,
+                     latency_us={"p50": p50_ms * 1000, "p99": p99_ms * 1000})
+
+
+def test_results_table_shows_each_systems_latency_at_half_its_own_peak_and_counts_its_failures():
+    from bench.report import results_table
+    cc_jwt = SCENARIOS[0]
+    row = Row(cc_jwt, cells={"ceiling": Cell(Measurement([_served(40_000)])),
+                             "peer": Cell(Measurement([_served(20_000)])),
+                             "tessera": Cell(Measurement([_served(30_000, 3)]))},
+              latency={"ceiling": Measurement([_paced(20_000, 0.8, 3.5)]),
+                       "peer": Measurement([_paced(10_000, 1.3, 8.5, {"200": 10_000, "500": 2})]),
+                       "tessera": Measurement([_paced(15_000, 2.5, 9.75)])})
+    cells = [c.strip() for c in results_table([row]).splitlines()[2].split("|")[1:-1]]
+    assert cells[6:] == ["2.5 / 9.8 at 1,500/s, 50% of peak", "1.3 / 8.5 at 1,000/s, 50% of peak",
+                         "0.8 / 3.5 at 2,000/s, 50% of peak", "0 / 2 / 3"]
+    lines = status_table([row]).splitlines()
+    assert lines[3] == f"| {cc_jwt.title} | Peer | 200: 10,000, 500: 2 |"
+
+
+def test_results_table_without_a_latency_run_says_so():
+    from bench.report import results_table
+    row = Row(SCENARIOS[0], cells={"peer": Cell(Measurement([_served(20_000)]))})
+    cells = [c.strip() for c in results_table([row]).splitlines()[2].split("|")[1:-1]]
+    assert cells[6:9] == ["—", "—", "—"]
+
+
 def test_scaling_table_without_rows_names_every_row_unmeasured():
     lines = scaling_table([]).splitlines()[2:]
     assert [ln.split(" | ")[0].lstrip("| ") for ln in lines] == list(SCALING)
