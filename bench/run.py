@@ -156,6 +156,12 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
     return row
 
 
+def reference(systems: dict, failed: set[str]):
+    """The peer, as the scaling rows' control for the machine's drift, when it is up with its code flow."""
+    peer = systems.get("peer")
+    return peer if peer is not None and "peer" not in failed and peer.flows else None
+
+
 def latency_round(target, load: Load):
     """One round at a fixed load; what it uses up is made first and the servers let go quiet,
     as before a throughput round."""
@@ -513,13 +519,14 @@ def main(argv: list[str] | None = None) -> int:
         if (not args.skip_scaling and "tokens" not in args.skip_scaling_rows and "tessera" not in failed
                 and suite.flows):
             try:
-                suite.tokens_base = measure_tokens_base(suite, args, report.problems)
+                suite.tokens_base = measure_tokens_base(suite, args, report.problems, reference(systems, failed))
             except (RuntimeError, OSError, KeyError) as exc:
                 report.problems.append(f"the refresh-token scaling row's first case: {type(exc).__name__}: {exc}")
         alive = measure_all(systems, failed, args, watch, report)
         ok = alive and ok
         if alive and "tessera" not in failed and not args.skip_scaling:
-            report.scaling = measure_scaling(systems["tessera"], args, work, report.problems)
+            report.scaling = measure_scaling(systems["tessera"], args, work, report.problems,
+                                             reference(systems, failed))
             report.problems.extend(scaling_failures(report.scaling))
             second = systems["tessera"].second_token
             if second is not None:

@@ -31,6 +31,13 @@
   with synthetic live rows inserted directly (bench/refresh_fill.py, ``COPY``), Tessera is let
   digest it, and it is measured again; the counts of live and of all rows of
   ``token.refresh_tokens`` are printed with each case (rotation leaves the consumed rows behind).
+
+The users and refresh-token rows measure their cases minutes apart (tens of minutes for the
+refresh tokens, whose first case runs before the main rows), and this machine's speed drifts by
+more than the ±10 % these rows judge. So after each of Tessera's rounds the peer runs a round of
+the same scenario on its own data, which is the same in both cases (its 1,000 users; its
+refresh-token families are made fresh each round): the peer's ratio between the cases is the
+drift, and the report gives Tessera's ratio divided by it beside the raw one.
 """
 from __future__ import annotations
 
@@ -401,14 +408,15 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
 
 
 def measure_scaling(suite: TesseraSuite, args: argparse.Namespace, work: Path,
-                    problems: list[str]) -> list[ScalingRow]:
-    """The three scaling rows; each failure is a problem and a note in its row, not a crash."""
+                    problems: list[str], reference=None) -> list[ScalingRow]:
+    """The scaling rows; each failure is a problem and a note in its row, not a crash.
+    ``reference`` (the peer) is measured beside the users and refresh-token rows' cases."""
     print("scaling (Tessera only)", flush=True)
     titles = {"procs": SCALING[3], "apps": apps_title(args.scaling_apps, args.quick),
               "users": users_title(args), "tokens": tokens_title(args)}
     measures = {"procs": lambda: measure_processes(suite, args, problems),
-                "users": lambda: measure_users(suite, args, problems),
-                "tokens": lambda: measure_refresh_tokens(suite, args, problems),
+                "users": lambda: measure_users(suite, args, problems, reference),
+                "tokens": lambda: measure_refresh_tokens(suite, args, problems, reference),
                 "apps": lambda: measure_applications(suite, args, work, problems)}
     rows: dict[str, ScalingRow] = {}
     for key, measure in measures.items():
@@ -448,19 +456,38 @@ def tokens_title(args: argparse.Namespace) -> str:
 
 
 def _sequential(target: Target, args: argparse.Namespace, suite: TesseraSuite, watch: ResourceWatch,
-                key: str) -> Measurement:
+                key: str, control: Target | None = None) -> tuple[Measurement, Measurement | None]:
+    """``args.rounds`` rounds of Tessera's ``target``; with a ``control`` (the peer's same scenario,
+    its data the same in both cases of a row), a round of it after each, not watched."""
     from .load import ready, run_wrk
     full, warm = _loads(args)
     if args.warmup > 0:
-        run_wrk(target, warm)
-    out = Measurement()
-    for _round in range(args.rounds):
-        prepared = ready(target, full)
-        if prepared is not target:
+        for each in (target, control) if control else (target,):
+            run_wrk(each, warm)
+    out, beside = Measurement(), Measurement() if control else None
+
+    def one(each: Target, into: Measurement, watched: bool) -> None:
+        prepared = ready(each, full)
+        if prepared is not each:
             settle(max_s=15.0)
-        with watch.under_load(suite, key):
-            out.rounds.append(run_wrk(prepared, full))
-    return out
+        if watched:
+            with watch.under_load(suite, key):
+                into.rounds.append(run_wrk(prepared, full))
+        else:
+            into.rounds.append(run_wrk(prepared, full))
+    for _round in range(args.rounds):
+        one(target, out, True)
+        if control is not None and beside is not None:
+            one(control, beside, False)
+    return out, beside
+
+
+def _control(reference, scenario: str) -> Target | None:
+    """The peer's target for ``scenario``, when it is up and has it."""
+    if reference is None:
+        return None
+    target = reference.target(scenario)
+    return None if isinstance(target, str) else target
 
 
 USERS_TABLES = ["authn.users", "authn.events", "authn.outbox", "userinfo.users", "userinfo.inbox"]
@@ -480,7 +507,7 @@ def quiesce(suite: TesseraSuite, args: argparse.Namespace, tables: list[str] | N
     return done
 
 
-def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[str], reference=None) -> ScalingRow:
     import dataclasses
     n = args.scaling_users
     row = ScalingRow(users_title(args), (f"{USERS:,} users", f"{n:,} users"))
@@ -489,7 +516,8 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
     watch = ResourceWatch()
     base_target = flow.target("login")
     before = quiesce(suite, args, USERS_TABLES, "the rows above", problems, row.title)
-    row.base = _sequential(base_target, args, suite, watch, "users-base")
+    control = _control(reference, "login")
+    row.base, control_base = _sequential(base_target, args, suite, watch, "users-base", control)
     print(f"    {USERS:,} users: {row.base.throughput:,.1f} sign-ins/s; importing {n - USERS:,} more", flush=True)
     last = [time.monotonic()]
 
@@ -510,7 +538,8 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
     scaled_flow = dataclasses.replace(flow, users=range(total))
     scaled_flow.codes, scaled_flow.families = flow.codes, flow.families
     row.check = scaled_flow.check_login()
-    row.scaled = _sequential(scaled_flow.target("login"), args, suite, watch, "users-scaled")
+    row.scaled, control_scaled = _sequential(scaled_flow.target("login"), args, suite, watch, "users-scaled", control)
+    row.control = (control_base, control_scaled) if control_base and control_scaled else None
     row.details = [
         f"{row.title}: importing {imported:,} users (tenant `bench`, 1,000 a call of `POST /admin/users/import` on "
         f"authn, 4 calls in flight, each user with the same precomputed argon2id `password_hash`, m=19456 KiB, t=2, "
@@ -600,9 +629,11 @@ class TokensBase:
     seconds: float
     busy: float
     waited: str = ""
+    control: Measurement | None = None   # the peer's refresh rounds beside it
 
 
-def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace, problems: list[str] | None = None) -> TokensBase:
+def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace, problems: list[str] | None = None,
+                        reference=None) -> TokensBase:
     title = tokens_title(args)
     print(f"  {title}: the first case now, before the main rows leave live refresh tokens", flush=True)
     flow = suite.flows["jwt"]
@@ -611,19 +642,21 @@ def measure_tokens_base(suite: TesseraSuite, args: argparse.Namespace, problems:
     made, seconds = make_grants_budgeted(suite, max(0, 1_000 - live0), args.tokens_budget)
     waited = quiesce(suite, args, TOKENS_TABLES, f"{made:,} grants", problems if problems is not None else [], title)
     live, total = refresh_token_counts(suite)
-    m = _sequential(flow.target("refresh"), args, suite, watch, "tokens-base")
+    m, control = _sequential(flow.target("refresh"), args, suite, watch, "tokens-base", _control(reference, "refresh"))
     print(f"    {live:,} live: {m.throughput:,.0f} refreshes/s", flush=True)
-    return TokensBase(m, live0, total0, live, total, made, seconds, watch.busy(suite, "tokens-base"), waited.describe())
+    return TokensBase(m, live0, total0, live, total, made, seconds, watch.busy(suite, "tokens-base"), waited.describe(),
+                      control)
 
 
-def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
+def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, problems: list[str],
+                           reference=None) -> ScalingRow:
     from .refresh_fill import fill
     n = args.scaling_tokens
     row = ScalingRow(tokens_title(args), ("1,000 live", f"{n:,} live"))
     print(f"  {row.title}", flush=True)
     flow = suite.flows["jwt"]
     watch = ResourceWatch()
-    base = suite.tokens_base or measure_tokens_base(suite, args, problems)
+    base = suite.tokens_base or measure_tokens_base(suite, args, problems, reference)
     row.base = base.measurement
     row.cases = (f"{base.live:,} live ({base.total:,} rows)", row.cases[1])
     live2, total2 = refresh_token_counts(suite)
@@ -646,7 +679,9 @@ def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, proble
     if live3 < n:
         problems.append(f"{row.title}: {live3:,} live refresh tokens of {n:,} asked; the row measures {live3:,}")
     row.check = flow.check_refresh()
-    row.scaled = _sequential(flow.target("refresh"), args, suite, watch, "tokens-scaled")
+    control = _control(reference, "refresh") if base.control else None
+    row.scaled, control_scaled = _sequential(flow.target("refresh"), args, suite, watch, "tokens-scaled", control)
+    row.control = (base.control, control_scaled) if base.control and control_scaled else None
     when = ("before the main rows (their code redemptions leave a refresh token each)" if suite.tokens_base
             else "here")
     lifetime = facts.get("lifetime_s")
@@ -675,10 +710,9 @@ def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, proble
         f"only grows), {args.rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
         f"CPU of all of Tessera {base.busy:.0%} → {watch.busy(suite, 'tokens-scaled'):.0%}; "
         f"latency at that peak load: {_p(row.base)} → {_p(row.scaled)}.",
-        f"{row.title}: Tessera only, like every scaling row: the peer's refresh row (the main table) is measured at "
-        "its own size, the refresh tokens its main rows left in its Redis, not filled to the same number; a "
-        "Redis key look-up by id does not depend on how many keys there are the way a table's index might, so "
-        "this row asks the question of Tessera's storage only.",
+        f"{row.title}: a question of Tessera's storage only: the peer, which runs beside each case as the drift "
+        "control, keeps the refresh tokens its own rows left in its Redis, not filled to the same number (a Redis "
+        "key look-up by id does not depend on how many keys there are the way a table's index might).",
     ]
     print(f"    {live3:,} live: {row.scaled.throughput:,.0f} refreshes/s", flush=True)
     return row

@@ -107,6 +107,24 @@ def test_scaling_row_with_its_cases_and_ratio():
     assert line == "| 1,000 vs 1,000,000 users (full sign-in) | 1,000 users: 20; 1,000,000 users: 15 | 0.75 | 0 / 0 |"
 
 
+def test_scaling_row_with_a_control_shows_the_ratio_net_of_the_machines_drift():
+    row = ScalingRow("1,000 vs 1,000,000 users (full sign-in)", ("1,000 users", "1,000,000 users"),
+                     base=Measurement([_run({"200": 200})]), scaled=Measurement([_run({"200": 180})]),
+                     control=(Measurement([_run({"200": 300})]), Measurement([_run({"200": 270})])))
+    assert row.drift() == 0.9
+    lines = scaling_table([row]).splitlines()
+    assert lines[2] == ("| 1,000 vs 1,000,000 users (full sign-in) | 1,000 users: 20; 1,000,000 users: 18 "
+                        "| 0.90 (1.00 net of drift) | 0 / 0 |")
+    assert any("30 → 27 req/s (0.90); Tessera's ratio divided by it: 1.00." in line for line in lines)
+
+
+def test_scaling_row_without_a_control_run_has_no_drift():
+    row = ScalingRow("t", ("a", "b"), base=Measurement([_run({"200": 200})]), scaled=Measurement([_run({"200": 180})]),
+                     control=(Measurement([_run({"200": 300})]), Measurement()))
+    assert row.drift() is None
+    assert "net of drift" not in scaling_table([row]).splitlines()[2]
+
+
 LOGIN = """<html><form method="get" action="/search"><input name="q"></form>
 <form method="post" action="/bench-code/login?request=abc&amp;x=1">
   <input type="hidden" name="csrf" value="t0k&quot;en">
