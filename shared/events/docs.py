@@ -17,6 +17,11 @@ Every state change in Tessera is an event: appended to the owning service's even
 Postgres, then relayed by the transactional outbox to NATS JetStream (stream `TESSERA`). This
 page is generated from the code (`tessera events docs`); a test fails when it is out of date.
 
+When it arrives: the process that committed an event publishes it within about 10 ms of the
+commit (it waits that long so that the commits of the next few milliseconds go out with it);
+when it cannot (NATS away, the process gone), any replica's sweep publishes it about 5 s
+later. Delivery is at least once, deduplicated by the message id (ADR 0004).
+
 The contract is JSON Schema (draft 2020-12), kept in the repository: the envelope in
 `shared/events/schemas/envelope.v1.json`, each event type's payload in
 `shared/events/schemas/<type>.v<version>.json`. A raised version keeps the older files. A

@@ -4,9 +4,10 @@ The outbox table holds only the positions of events not yet known to be in JetSt
 envelope and the subject are rebuilt from the ``events`` row, so a commit writes no second
 copy of its events.
 
-- :class:`FastPath` (one per process): the process that committed events publishes them at
-  once from memory, in commit order, and deletes the acknowledged positions in bulk. No query
-  per event; the request that wrote them never waits for it.
+- :class:`FastPath` (one per process): the process that committed events publishes them from
+  memory, in commit order, at most ``linger`` (10 ms) after the commit that woke it, and deletes
+  the acknowledged positions in bulk. No query per event; the request that wrote them never
+  waits for it.
 - :class:`OutboxRelay` (the sweep; one leader per service, a Postgres advisory lock) publishes
   whatever the fast paths did not: rows left longer than a grace period (NATS was down, the
   queue was full, the process died), and at once the rows that a NOTIFY names (written by a
@@ -176,10 +177,20 @@ class FastPath:
     disconnected or more than ``max_queued`` events wait, the events are left to the sweep.
     Acked positions are deleted by one statement every ``delete_interval`` seconds, or sooner
     when ``delete_batch`` of them wait.
+
+    Woken by a commit, it waits ``linger`` seconds before publishing, so the commits of the next
+    few milliseconds go out with it. Below full load a commit carries one or two events; each
+    publish and each burst of acknowledgements is a wake-up of this process and of nats-server
+    on a core the requests need. Measured (client credentials at about half of peak, all server
+    processes on one core): 10 ms halves nats-server's CPU per token (≈ 105 → 50–57 µs) and
+    lowers the token process's (≈ 850 → 640–720 µs), and with them the response time (p50
+    5.5–6.4 → 2.5–3.4 ms). At full load the bursts are long anyway. Subscribers see an event
+    up to ``linger`` later.
     """
 
     def __init__(self, pool: asyncpg.Pool, nc: nats.NATS, *, max_queued: int = 10_000, batch: int = 512,
-                 publish_timeout: float = 2.0, delete_interval: float = 0.05, delete_batch: int = 2_000) -> None:
+                 publish_timeout: float = 2.0, delete_interval: float = 0.05, delete_batch: int = 2_000,
+                 linger: float = 0.01) -> None:
         self.pool = pool
         self.nc = nc
         self.acks = _Acks(nc)
@@ -188,12 +199,14 @@ class FastPath:
         self.publish_timeout = publish_timeout
         self.delete_interval = delete_interval
         self.delete_batch = delete_batch
+        self.linger = linger
         self._queue: deque[Event] = deque()
         self._acked: list[int] = []
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._delete_now = asyncio.Event()
+        self._hurry = asyncio.Event()        # close(): no more lingering
         self._has_acked = asyncio.Event()
         self._closed = False     # no more events taken
         self._stopped = False    # run() returns
@@ -222,6 +235,8 @@ class FastPath:
         try:
             while not self._stopped:
                 await self._queued.wait()
+                if self.linger:
+                    await self._linger()
                 self._queued.clear()
                 while self._queue and not self._stopped:
                     try:
@@ -233,6 +248,14 @@ class FastPath:
             deleter.cancel()
             await asyncio.gather(deleter, return_exceptions=True)
 
+    async def _linger(self) -> None:
+        """Let the next commits join this publish (see the class docstring); cut short by close()."""
+        try:
+            async with asyncio.timeout(self.linger):
+                await self._hurry.wait()
+        except TimeoutError:
+            pass
+
     async def close(self, timeout: float) -> None:
         """Publish what is queued, wait for its acks and delete it, within ``timeout`` seconds.
 
@@ -240,6 +263,7 @@ class FastPath:
         are left to the sweep of any replica. :meth:`run` returns afterwards.
         """
         self._closed = True
+        self._hurry.set()
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()

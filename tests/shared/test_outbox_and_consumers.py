@@ -5,6 +5,7 @@ the sweep (the leader relay) for what the fast paths left or a NOTIFY names.
 """
 import asyncio
 import contextlib
+import time
 import uuid
 
 import nats
@@ -435,3 +436,39 @@ async def test_a_batch_is_applied_in_one_transaction_and_a_bad_event_holds_back_
         assert [orjson.loads(m.data)["id"] for m in again] == [str(events[3].id)]
     finally:
         await sub.unsubscribe()
+
+
+async def test_the_fast_path_lingers_so_the_next_commits_go_out_with_the_first(schema, nats_client):
+    """A commit wakes the fast path; what commits during its linger is published with it."""
+    _name, pool = schema
+    service, seen = await _new_service(nats_client)
+    fast_path = FastPath(pool, nats_client, linger=0.5)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    try:
+        await store.append("counter:l", 0, [created("l")])
+        await asyncio.sleep(0.2)
+        second = await store.append("counter:m", 0, [created("m")])
+        await asyncio.sleep(0.1)
+        assert fast_path.published == 0 and seen.messages == []      # still lingering
+        assert await eventually(lambda: _true(fast_path.published == 2), timeout=3)
+        assert await eventually(lambda: _true(len(seen.messages) == 2), timeout=3)
+        assert seen.ids[1] == str(second[0].id)                       # in commit order
+    finally:
+        await fast_path.close(5)
+        await task
+
+
+async def test_closing_the_fast_path_cuts_its_linger_short(schema, nats_client):
+    _name, pool = schema
+    service, seen = await _new_service(nats_client)
+    fast_path = FastPath(pool, nats_client, linger=60)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    task = asyncio.create_task(fast_path.run())
+    await store.append("counter:q", 0, [created("q")])
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await fast_path.close(5)
+    await asyncio.wait_for(task, 1)
+    assert time.monotonic() - started < 2 and fast_path.published == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
