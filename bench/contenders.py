@@ -117,8 +117,10 @@ class Peer:
         return self.SUMMARY + loaded
 
     SUMMARY = ("bench/peer/peer.mjs: oidc-provider, one Node.js process (NODE_ENV=production), with a "
-               "Redis adapter (bench/peer/redis_adapter.mjs, ioredis; its own embedded Redis with appendonly yes, "
-               "on the server CPUs) because the default in-memory adapter is an LRU of 1,000 entries that "
+               "Redis adapter (bench/peer/redis_adapter.mjs, ioredis; its own embedded Redis with appendonly yes "
+               "and Redis's default appendfsync everysec — what it stores reaches the disk within a second, not "
+               "before the answer leaves, where Tessera's grant events are a Postgres commit with fsync before the "
+               "answer — on the server CPUs) because the default in-memory adapter is an LRU of 1,000 entries that "
                "forgets opaque tokens under load; clients `bench` and `bench-opaque`, client_credentials, client_secret_basic; "
                "features clientCredentials, introspection (any authenticated client), revocation, "
                "resourceIndicators (defaultResource = the one resource server; getResourceServerInfo: "
