@@ -198,14 +198,13 @@ def scaling_table(rows: list[ScalingRow]) -> str:
                              for m in (row.base, row.scaled))
             ratio = _ratio(row.scaled.throughput, row.base.throughput)
             drift = row.drift()
-            if drift is not None and row.base.throughput:
-                ratio += f" ({row.scaled.throughput / row.base.throughput / drift:.2f} net of drift)"
-                assert row.control is not None
+            if drift is not None and row.control is not None and row.base.throughput:
+                net = row.scaled.throughput / row.base.throughput / drift
+                ratio += f" ({net:.2f} net of drift)"
                 details.append(f"{row.title}: the machine's drift between the two cases: the peer's same scenario, its "
                                "own data the same in both, measured in a round after each of Tessera's: "
                                f"{_rate(row.control[0].throughput)} → {_rate(row.control[1].throughput)} req/s "
-                               f"({drift:.2f}); Tessera's ratio divided by it: "
-                               f"{row.scaled.throughput / row.base.throughput / drift:.2f}.")
+                               f"({drift:.2f}); Tessera's ratio divided by it: {net:.2f}.")
             lines.append(f"| {row.title} | {row.cases[0]}: {_rate(row.base.throughput)}; {row.cases[1]}: "
                          f"{_rate(row.scaled.throughput)} | {ratio} | {bad} |")
         details += row.details

@@ -6,9 +6,9 @@
 Installs nothing (the Makefile does). Starts the three systems pinned to the server CPUs and
 runs wrk pinned to the load CPUs; for each scenario, round by round, it loads each system in
 turn (interleaved, so a noisy neighbour hits all three alike), keeps the median round, then
-measures each system's latency at about half its own peak (rounds interleaved too). Then Tessera's scaling rows (bench/scaling.py:
-1 vs 2 token processes, 1 vs 10,000 applications; --skip-scaling leaves them out). Prints the table and writes
-docs/benchmarks.md. Exit status 1 when a system failed to start or its check failed.
+measures each system's latency at about half its own peak (rounds interleaved too). Then
+Tessera's scaling rows (bench/scaling.py; --skip-scaling leaves them out). Prints the table and
+writes docs/benchmarks.md. Exit status 1 when a system failed to start or its check failed.
 """
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ from . import machine
 from .check import CheckFailed, check
 from .codeflow import SETTLE_MAX_S
 from .contenders import PEER_DIR, Ceiling, Peer
-from .load import Load, Measurement, paced_load, ready, run_wrk
+from .load import Load, Measurement, paced_load, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
 from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, render, runs_of
-from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settle
+from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settled
 from .scenarios import TOKENS_FULL, USERS_FULL, Scenario, select
 from .tessera_suite import TesseraSuite
 from .watch import ResourceWatch
@@ -165,10 +165,7 @@ def reference(systems: dict, failed: set[str]):
 def latency_round(target, load: Load):
     """One round at a fixed load; what it uses up is made first and the servers let go quiet,
     as before a throughput round."""
-    prepared = ready(target, load)
-    if prepared is not target:
-        settle(max_s=SETTLE_MAX_S)
-    return run_wrk(prepared, load)
+    return run_wrk(settled(target, load, SETTLE_MAX_S), load)
 
 
 def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: Scenario, reruns: list[int],
@@ -179,9 +176,7 @@ def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: S
     and CPU forgotten."""
     import copy
     for attempt in range(tries):
-        prepared = ready(target, load)
-        if prepared is not target:
-            settle(max_s=SETTLE_MAX_S)
+        prepared = settled(target, load, SETTLE_MAX_S)
         before = copy.deepcopy(watch.usage)
         with watch.under_load(system, scenario.key):
             result = run_wrk(prepared, load)

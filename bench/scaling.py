@@ -51,7 +51,7 @@ from pathlib import Path
 import aiohttp
 
 from .check import CheckFailed, check
-from .load import Load, Measurement, Target, form_post, run_wrk_together
+from .load import Load, Measurement, Target, form_post, ready, run_wrk, run_wrk_together
 from .procs import ServerError, affinity, all_children_cpu_seconds, parse_cpus, rss_bytes
 from .provision import BenchClient
 from .report import ScalingRow
@@ -220,6 +220,15 @@ def settle(max_s: float = 60.0, quiet: float = 0.10) -> float:
         if all_children_cpu_seconds() - before < quiet:
             break
     return time.monotonic() - started
+
+
+def settled(target: Target, load: Load, max_s: float) -> Target:
+    """``target`` ready for a run of ``load`` (:func:`bench.load.ready`); when that made something
+    (codes, refresh-token families), the server processes are let go quiet first."""
+    prepared = ready(target, load)
+    if prepared is not target:
+        settle(max_s=max_s)
+    return prepared
 
 
 # Measuring -------------------------------------------------------------------------------------
@@ -459,27 +468,18 @@ def _sequential(target: Target, args: argparse.Namespace, suite: TesseraSuite, w
                 key: str, control: Target | None = None) -> tuple[Measurement, Measurement | None]:
     """``args.rounds`` rounds of Tessera's ``target``; with a ``control`` (the peer's same scenario,
     its data the same in both cases of a row), a round of it after each, not watched."""
-    from .load import ready, run_wrk
     full, warm = _loads(args)
     if args.warmup > 0:
         for each in (target, control) if control else (target,):
             run_wrk(each, warm)
-    out, beside = Measurement(), Measurement() if control else None
-
-    def one(each: Target, into: Measurement, watched: bool) -> None:
-        prepared = ready(each, full)
-        if prepared is not each:
-            settle(max_s=15.0)
-        if watched:
-            with watch.under_load(suite, key):
-                into.rounds.append(run_wrk(prepared, full))
-        else:
-            into.rounds.append(run_wrk(prepared, full))
+    out, beside = Measurement(), Measurement()
     for _round in range(args.rounds):
-        one(target, out, True)
-        if control is not None and beside is not None:
-            one(control, beside, False)
-    return out, beside
+        prepared = settled(target, full, 15.0)
+        with watch.under_load(suite, key):
+            out.rounds.append(run_wrk(prepared, full))
+        if control is not None:
+            beside.rounds.append(run_wrk(settled(control, full, 15.0), full))
+    return out, beside if control is not None else None
 
 
 def _control(reference, scenario: str) -> Target | None:
