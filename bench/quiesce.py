@@ -17,7 +17,13 @@ users alone were as slow as all 20,000 while the consumer was behind).
 2. ``VACUUM (ANALYZE)`` of the tables just loaded is done (the whole database when none are
    named): the planner's statistics are current, and the insert-triggered autovacuum and the
    hint-bit writes that would otherwise fall into the measurement are done now;
-3. no autovacuum worker is running and every process of the system together uses less than
+3. ``CHECKPOINT`` is done, so that every case starts at the same point of Postgres's checkpoint
+   cycle: no checkpoint that the loading's WAL started is still writing pages into the
+   measurement, and the first write to each page logs its whole image in every case alike
+   (refresh with a million live tokens came out at 0.74 of a thousand in a run where most likely
+   only the second case had a checkpoint under way; measured apart, 1.07 with none in either,
+   and right after one the million's case logged 0.5–0.7 full-page images per refresh);
+4. no autovacuum worker is running and every process of the system together uses less than
    ``quiet`` of one CPU over a second (twice in a row).
 
 :func:`quiesce_peer` does the same for the peer as far as it applies: no background save or
@@ -164,6 +170,9 @@ def quiesce_tessera(suite, tables: list[str] | None = None, max_s: float = 600.0
     asyncio.run(_sql(suite.database_url, f"VACUUM (ANALYZE) {target}".strip()))
     out.analyzed = target or "the whole database"
     out.steps["VACUUM (ANALYZE)"] = time.monotonic() - step
+    step = time.monotonic()
+    asyncio.run(_sql(suite.database_url, "CHECKPOINT"))
+    out.steps["CHECKPOINT"] = time.monotonic() - step
     step = time.monotonic()
     left = wait_cpu_quiet(suite.processes(), max(deadline, step + 30.0), quiet,
                           extra_busy=lambda: (f"autovacuum: {a}" if (a := _autovacuum(suite.database_url)) else ""))

@@ -413,7 +413,7 @@ def quiesce_all(systems: dict, failed: set[str], args: argparse.Namespace, repor
     report.method.append(
         "Before the main rows, each system digests what its start loaded (both: their clients and 1,000 users with the "
         "same argon2id hash; bench/quiesce.py): Tessera until every durable JetStream consumer has nothing pending or "
-        "unacknowledged and every outbox is empty, then `VACUUM (ANALYZE)` of its database, then no autovacuum worker "
+        "unacknowledged and every outbox is empty, then `VACUUM (ANALYZE)` of its database and a `CHECKPOINT`, then no autovacuum worker "
         "and all its processes under 10% of one CPU for 2 s in a row; the peer until its Redis is not saving and its "
         "processes are as quiet. Waited: " + "; ".join(waits) + ".")
 

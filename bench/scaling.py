@@ -19,7 +19,7 @@
   authn's ``POST /admin/users/import`` (1,000 a call, the precomputed argon2id hash; the time it
   takes is part of the result), then the same sign-in picking from all N. Before each case
   Tessera is let digest what was loaded (bench/quiesce.py: its durable consumers and outboxes
-  empty, ``VACUUM (ANALYZE)`` of the tables loaded, its CPU quiet), and how long that took is
+  empty, ``VACUUM (ANALYZE)`` of the tables loaded, a ``CHECKPOINT``, its CPU quiet), and how long that took is
   printed: measured while the userinfo service's consumer was still applying the
   ``user.created`` events, the sign-in rate halved whatever users were picked. The store cannot
   shrink back, so the two cases are measured one after the other, not interleaved.
@@ -552,7 +552,7 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
         f"{row.title}: after the import, the measurement waits until Tessera has digested it (bench/quiesce.py): "
         "every durable JetStream consumer with nothing pending or unacknowledged (the userinfo service's "
         "`userinfo-authn-users` applies each `user.created` to its read model, about 600 a second here), every "
-        f"outbox empty, `VACUUM (ANALYZE)` of {', '.join(USERS_TABLES)}, no autovacuum worker and all of Tessera "
+        f"outbox empty, `VACUUM (ANALYZE)` of {', '.join(USERS_TABLES)}, a `CHECKPOINT`, no autovacuum worker and all of Tessera "
         f"under 10% of one CPU for 2 s: **{after.describe()}**; CPU meanwhile: userinfo "
         f"{_cpu(watch, 'users-digest', 'userinfo service')}, postgres {_cpu(watch, 'users-digest', 'postgres')}, "
         f"nats {_cpu(watch, 'users-digest', 'nats')}. Measured during that work (as this row first was), the sign-in "
@@ -702,7 +702,7 @@ def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, proble
         + " so all are live; they have no `refresh_token.issued` events (the service looks refresh tokens up in the "
         "table only). CPU meanwhile (share of one CPU): postgres "
         f"{_cpu(watch, 'tokens-make', 'postgres')}. Then Tessera was let digest it (bench/quiesce.py: consumers and "
-        f"outboxes empty, `VACUUM (ANALYZE)` of {', '.join(TOKENS_TABLES)}, CPU quiet): {waited.describe()}; the "
+        f"outboxes empty, `VACUUM (ANALYZE)` of {', '.join(TOKENS_TABLES)}, a `CHECKPOINT`, CPU quiet): {waited.describe()}; the "
         f"first case had the same wait ({base.waited or 'not recorded'}).",
         f"{row.title}: measured: refresh with rotation as in the main rows (bench/wrk/refresh.lua, a fresh family "
         f"per connection per round), with {base.live:,} and then {live3:,} live refresh tokens in "
