@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .load import Load, Measurement
+from .load import Measurement
 from .scenarios import SCALING, Scenario
 from .watch import Usage
 
@@ -26,9 +26,7 @@ class Cell:
 class Row:
     scenario: Scenario
     cells: dict[str, Cell] = field(default_factory=dict)
-    # each system at a fixed, lower load (about half its own peak), and that load
-    latency: dict[str, Measurement] = field(default_factory=dict)
-    latency_load: dict[str, Load] = field(default_factory=dict)
+    latency: dict[str, Measurement] = field(default_factory=dict)   # each system at about half its own peak
     checks: dict[str, str] = field(default_factory=dict)
     reruns: dict[str, list[int]] = field(default_factory=dict)   # system -> [rounds run again (codes ran out)]
     supplies: dict[str, str] = field(default_factory=dict)        # system -> what its runs used up, as made

@@ -140,12 +140,12 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
         print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s  (server CPU busy "
               f"{row.cells[name].busy:.0%})", flush=True)
     paced = {name: target for name, target in targets.items() if row.rate(name)}
-    for name, target in paced.items():
-        row.latency_load[name] = paced_load(target, load, row.rate(name) / 2, probe_s=min(3.0, args.duration))
-        row.latency[name] = Measurement()
+    loads = {name: paced_load(target, load, row.rate(name) / 2, probe_s=min(3.0, args.duration))
+             for name, target in paced.items()}
+    row.latency = {name: Measurement() for name in paced}
     for _round in range(args.rounds):
         for name, target in paced.items():
-            row.latency[name].rounds.append(latency_round(target, row.latency_load[name]))
+            row.latency[name].rounds.append(latency_round(target, loads[name]))
     for name, m in row.latency.items():
         print(f"    {TITLES[name]:<8} at {m.throughput:,.0f} req/s: p50 {m.latency_ms('p50'):.1f} ms, "
               f"p99 {m.latency_ms('p99'):.1f} ms", flush=True)
@@ -413,8 +413,8 @@ def quiesce_all(systems: dict, failed: set[str], args: argparse.Namespace, repor
     report.method.append(
         "Before the main rows, each system digests what its start loaded (both: their clients and 1,000 users with the "
         "same argon2id hash; bench/quiesce.py): Tessera until every durable JetStream consumer has nothing pending or "
-        "unacknowledged and every outbox is empty, then `VACUUM (ANALYZE)` of its database and a `CHECKPOINT`, then no autovacuum worker "
-        "and all its processes under 10% of one CPU for 2 s in a row; the peer until its Redis is not saving and its "
+        "unacknowledged and every outbox is empty, then `VACUUM (ANALYZE)` of its database and a `CHECKPOINT`, "
+        "then no autovacuum worker and all its processes under 10% of one CPU for 2 s in a row; the peer until its Redis is not saving and its "
         "processes are as quiet. Waited: " + "; ".join(waits) + ".")
 
 
