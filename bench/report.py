@@ -50,6 +50,7 @@ class ScalingRow:
     provision_rate: float | None = None
     # the peer's same scenario in rounds beside each case (its own data unchanged): the machine's drift
     control: tuple[Measurement, Measurement] | None = None
+    paired: bool = False                # round i of each case measured back to back (interleaved)
 
     def drift(self) -> float | None:
         """The peer's rate in the second case over the first; None without a control."""
@@ -59,6 +60,14 @@ class ScalingRow:
 
     def measured(self) -> bool:
         return bool(self.base and self.base.rounds and self.scaled and self.scaled.rounds)
+
+    def round_ratios(self) -> list[float]:
+        """Of an interleaved row, each round's second case over the same round's first: the spread
+        shows how far the machine moved within the row; empty for rows measured case after case."""
+        if not (self.paired and self.measured()):
+            return []
+        assert self.base and self.scaled
+        return [s.ok_per_s / b.ok_per_s for b, s in zip(self.base.rounds, self.scaled.rounds) if b.ok_per_s]
 
     def runs(self) -> list[tuple[str, Measurement]]:
         return [(case, m) for case, m in zip(self.cases, (self.base, self.scaled)) if m and m.rounds]
@@ -205,6 +214,10 @@ def scaling_table(rows: list[ScalingRow]) -> str:
                                f"({drift:.2f}); Tessera's ratio divided by it: {net:.2f}.")
             lines.append(f"| {row.title} | {row.cases[0]}: {_rate(row.base.throughput)}; {row.cases[1]}: "
                          f"{_rate(row.scaled.throughput)} | {ratio} | {bad} |")
+            pairs = row.round_ratios()
+            if len(pairs) > 1:
+                details.append(f"{row.title}: round by round (each round's two cases measured one after the other), "
+                               f"the second case over the first: {', '.join(f'{r:.2f}' for r in pairs)}.")
         details += row.details
     lines += ["", "Ratio: the second case over the first. Tessera only, measured after the rows above in the same run "
               "(the ceiling and the peer idle beside it): the applications and processes rows with client credentials "

@@ -46,9 +46,12 @@ DOC = ROOT / "docs" / "benchmarks.md"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="1 s warm-up, 1 round of 3 s (overrides the three below), 1,000 applications for scaling")
+                   help="1 s warm-up, 1 round of 3 s (overrides the four below), 1,000 applications for scaling")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per system and scenario")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds; the median is quoted")
+    p.add_argument("--scaling-rounds", type=int, default=5,
+                   help="measured rounds of each case of a scaling row (its cases are measured apart, so the "
+                        "machine's drift weighs more there); the median is quoted")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per round")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -81,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    choices=("apps", "users", "tokens", "procs"), help="leave out one scaling row; repeatable")
     args = p.parse_args(argv)
     if args.quick:
-        args.warmup, args.rounds, args.duration = 1.0, 1, 3.0
+        args.warmup, args.rounds, args.scaling_rounds, args.duration = 1.0, 1, 1, 3.0
     if args.scaling_apps is None:
         args.scaling_apps = APPS_QUICK if args.quick else APPS_FULL
     if args.scaling_users is None:

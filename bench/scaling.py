@@ -234,12 +234,12 @@ def settled(target: Target, load: Load, max_s: float) -> Target:
 # Measuring -------------------------------------------------------------------------------------
 def _interleaved(configs: dict[str, list[tuple[Target, Load]]], warm: dict[str, list[tuple[Target, Load]]],
                  args: argparse.Namespace, suite: TesseraSuite, watch: ResourceWatch) -> dict[str, Measurement]:
-    """Warm each configuration up, then ``args.rounds`` rounds of each, interleaved."""
+    """Warm each configuration up, then ``args.scaling_rounds`` rounds of each, interleaved."""
     if args.warmup > 0:
         for key in configs:
             run_wrk_together(warm[key])
     out = {key: Measurement() for key in configs}
-    for _round in range(args.rounds):
+    for _round in range(args.scaling_rounds):
         for key, runs in configs.items():
             with watch.under_load(suite, key):
                 out[key].rounds.append(run_wrk_together(runs))
@@ -274,7 +274,7 @@ def _p(m: Measurement) -> str:
 
 
 def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: list[str]) -> ScalingRow:
-    row = ScalingRow(SCALING[3], ("1 process", "2 processes"))
+    row = ScalingRow(SCALING[3], ("1 process", "2 processes"), paired=True)
     cpus = parse_cpus(args.server_cpus)
     print(f"  {row.title}", flush=True)
     try:
@@ -314,7 +314,7 @@ def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: l
             f"{row.title}: 1 process: one wrk with {full.connections} connections; 2 processes: two wrk at "
             f"once, {half.connections} connections each, one per process (wrk takes one host), both on the "
             f"load CPU(s) {args.load_cpus}, their 2xx counts summed over the longer run's time; application "
-            f"`bench` (JWT ES256); {args.rounds} round(s) × {args.duration:g} s interleaved after "
+            f"`bench` (JWT ES256); {args.scaling_rounds} round(s) × {args.duration:g} s interleaved after "
             f"{args.warmup:g} s warm-up of each, median quoted.",
             f"{row.title}: CPU while loaded (share of one CPU): 1 process: token {_cpu(watch, 'procs-1', 'token service')}, "
             f"postgres {_cpu(watch, 'procs-1', 'postgres')}; 2 processes: token #1 "
@@ -333,7 +333,7 @@ def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: l
 def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Path,
                          problems: list[str]) -> ScalingRow:
     n = args.scaling_apps
-    row = ScalingRow(apps_title(n, args.quick), ("1 application", f"{n:,} applications"))
+    row = ScalingRow(apps_title(n, args.quick), ("1 application", f"{n:,} applications"), paired=True)
     tenants = (n + TENANT_SIZE - 1) // TENANT_SIZE
     print(f"  {row.title}: creating {n:,} applications in {tenants} tenant(s) through the admin API, "
           f"{IN_FLIGHT} requests in flight", flush=True)
@@ -403,7 +403,7 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
         "Not counted.",
         f"{row.title}: measured: application `bench` alone against {len(made.clients):,} applications, each request "
         "picking one (and its client id and secret) at random (bench/wrk/many.lua, reading the list the runner "
-        f"writes), same wrk settings as the main rows; {args.rounds} round(s) × {args.duration:g} s interleaved "
+        f"writes), same wrk settings as the main rows; {args.scaling_rounds} round(s) × {args.duration:g} s interleaved "
         f"after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: {_p(row.base)} → "
         f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → "
         f"{watch.busy(suite, 'apps-n'):.0%}; "
@@ -466,14 +466,14 @@ def tokens_title(args: argparse.Namespace) -> str:
 
 def _sequential(target: Target, args: argparse.Namespace, suite: TesseraSuite, watch: ResourceWatch,
                 key: str, control: Target | None = None) -> tuple[Measurement, Measurement | None]:
-    """``args.rounds`` rounds of Tessera's ``target``; with a ``control`` (the peer's same scenario,
+    """``args.scaling_rounds`` rounds of Tessera's ``target``; with a ``control`` (the peer's same scenario,
     its data the same in both cases of a row), a round of it after each, not watched."""
     full, warm = _loads(args)
     if args.warmup > 0:
         for each in (target, control) if control else (target,):
             run_wrk(each, warm)
     out, beside = Measurement(), Measurement()
-    for _round in range(args.rounds):
+    for _round in range(args.scaling_rounds):
         prepared = settled(target, full, 15.0)
         with watch.under_load(suite, key):
             out.rounds.append(run_wrk(prepared, full))
@@ -562,7 +562,7 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
         f"{row.title}: measured: the full browserless sign-in of the main rows (bench/signin.py, its own generator: "
         f"{args.connections} browsers, each loop a new cookie jar and a user picked at random) with the store at "
         f"{USERS:,} users picking among them, then after the import picking among all {total:,}; the two cases one "
-        f"after the other (the store cannot shrink back), {args.rounds} round(s) × {args.duration:g} s each after "
+        f"after the other (the store cannot shrink back), {args.scaling_rounds} round(s) × {args.duration:g} s each after "
         f"{args.warmup:g} s warm-up, median quoted. Each sign-in verifies an argon2id hash (tens of ms of CPU), "
         "so a user look-up is a small part of it. CPU of all of Tessera "
         f"{watch.busy(suite, 'users-base'):.0%} → {watch.busy(suite, 'users-scaled'):.0%}.",
@@ -707,7 +707,7 @@ def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, proble
         f"{row.title}: measured: refresh with rotation as in the main rows (bench/wrk/refresh.lua, a fresh family "
         f"per connection per round), with {base.live:,} and then {live3:,} live refresh tokens in "
         "`token.refresh_tokens` (rotation leaves the consumed rows, counted as rows); one after the other (the store "
-        f"only grows), {args.rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
+        f"only grows), {args.scaling_rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
         f"CPU of all of Tessera {base.busy:.0%} → {watch.busy(suite, 'tokens-scaled'):.0%}; "
         f"latency at that peak load: {_p(row.base)} → {_p(row.scaled)}.",
         f"{row.title}: a question of Tessera's storage only: the peer, which runs beside each case as the drift "

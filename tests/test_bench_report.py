@@ -118,6 +118,20 @@ def test_scaling_row_with_a_control_shows_the_ratio_net_of_the_machines_drift():
     assert any("30 → 27 req/s (0.90); Tessera's ratio divided by it: 1.00." in line for line in lines)
 
 
+def test_an_interleaved_scaling_row_gives_each_rounds_ratio():
+    row = ScalingRow("t", ("a", "b"), base=Measurement([_run({"200": 200}), _run({"200": 100})]),
+                     scaled=Measurement([_run({"200": 150}), _run({"200": 110})]), paired=True)
+    assert row.round_ratios() == [0.75, 1.1]
+    assert any(line.endswith("the second case over the first: 0.75, 1.10.") for line in scaling_table([row]).splitlines())
+
+
+def test_a_scaling_row_measured_case_after_case_has_no_round_pairs():
+    row = ScalingRow("t", ("a", "b"), base=Measurement([_run({"200": 200}), _run({"200": 100})]),
+                     scaled=Measurement([_run({"200": 150}), _run({"200": 110})]))
+    assert row.round_ratios() == []
+    assert "round by round" not in scaling_table([row])
+
+
 def test_scaling_row_without_a_control_run_has_no_drift():
     row = ScalingRow("t", ("a", "b"), base=Measurement([_run({"200": 200})]), scaled=Measurement([_run({"200": 180})]),
                      control=(Measurement([_run({"200": 300})]), Measurement()))
