@@ -114,19 +114,25 @@ async def _connect_nats(settings: Settings, hooks: list[Callable[[], None]]) -> 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", error=type(exc).__name__, detail=str(exc)[:200])
 
+    client = nats.NATS()
+
     async def on_disconnect() -> None:
-        log.warning("nats.disconnected")
+        if client.is_closed:    # our own close at shutdown (nats-py reports it as a disconnect too)
+            log.info("nats.closed")
+        else:
+            log.warning("nats.disconnected")
 
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
         for hook in hooks:
             hook()
 
-    return await nats.connect(
+    await client.connect(
         settings.nats_url, name=f"tessera-{settings.service}", max_reconnect_attempts=-1,
         reconnect_time_wait=0.5, connect_timeout=5, error_cb=on_error,
         disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
     )
+    return client
 
 
 async def open_resources(spec: ServiceSpec, settings: Settings) -> Resources:

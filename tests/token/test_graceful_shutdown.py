@@ -1,4 +1,5 @@
-"""SIGTERM drains: a request in flight is answered, new connections are refused, exit code 0."""
+"""SIGTERM drains: a request in flight is answered, new connections are refused, exit code 0,
+and closing its own NATS connection is not reported as a lost one."""
 import base64
 import socket
 import time
@@ -39,3 +40,4 @@ def test_sigterm_drains_in_flight_request_then_exits_0(suite, admin, tmp_path):
     assert proc.proc.wait(30) == 0
     log = proc.log()
     assert '"service.stopping"' in log and '"service.stopped"' in log
+    assert '"nats.closed"' in log and '"nats.disconnected"' not in log
