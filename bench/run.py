@@ -343,9 +343,9 @@ def method(args: argparse.Namespace) -> list[str]:
         "completed over the time to the last one. Its latency is a whole sign-in, all steps.",
         *([] if args.skip_scaling else [
             f"Scaling (Tessera only, after the rows above, bench/scaling.py): the same settings "
-            f"({args.connections} connections, {args.threads} thread(s), {args.warmup:g} s warm-up, {args.rounds} "
-            f"round(s) × {args.duration:g} s, median). 1 vs 2 token processes first (client credentials, the two "
-            f"cases interleaved round by round), then the users row ({args.scaling_users:,} users asked, full "
+            f"({args.connections} connections, {args.threads} thread(s), {args.warmup:g} s warm-up, "
+            f"{args.duration:g} s rounds, median) but {args.scaling_rounds} round(s) of each case. 1 vs 2 token "
+            "processes first (client credentials, the two cases interleaved round by round), then the users row ({args.scaling_users:,} users asked, full "
             f"sign-in) and the refresh-token row ({args.scaling_tokens:,} asked, refresh with rotation), each measured "
             f"before and after loading (the stores only grow), then {args.scaling_apps:,} applications are created "
             "and the applications row measured (client credentials, interleaved); how each was loaded, and how long "
