@@ -345,9 +345,10 @@ def method(args: argparse.Namespace) -> list[str]:
             f"Scaling (Tessera only, after the rows above, bench/scaling.py): the same settings "
             f"({args.connections} connections, {args.threads} thread(s), {args.warmup:g} s warm-up, "
             f"{args.duration:g} s rounds, median) but {args.scaling_rounds} round(s) of each case. 1 vs 2 token "
-            "processes first (client credentials, the two cases interleaved round by round), then the users row ({args.scaling_users:,} users asked, full "
-            f"sign-in) and the refresh-token row ({args.scaling_tokens:,} asked, refresh with rotation), each measured "
-            f"before and after loading (the stores only grow), then {args.scaling_apps:,} applications are created "
+            "processes first (client credentials, the two cases interleaved round by round), then the users row "
+            f"({args.scaling_users:,} users asked, full sign-in) and the refresh-token row ({args.scaling_tokens:,} "
+            "asked, refresh with rotation), each measured before and after loading (the stores only grow), then "
+            f"{args.scaling_apps:,} applications are created "
             "and the applications row measured (client credentials, interleaved); how each was loaded, and how long "
             "it took, is under the scaling table."]),
     ]

@@ -403,8 +403,9 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
         "Not counted.",
         f"{row.title}: measured: application `bench` alone against {len(made.clients):,} applications, each request "
         "picking one (and its client id and secret) at random (bench/wrk/many.lua, reading the list the runner "
-        f"writes), same wrk settings as the main rows; {args.scaling_rounds} round(s) × {args.duration:g} s interleaved "
-        f"after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: {_p(row.base)} → "
+        f"writes), same wrk settings as the main rows; {args.scaling_rounds} round(s) × {args.duration:g} s "
+        f"interleaved after {args.warmup:g} s warm-up of each, median quoted. Latency at that peak load: "
+        f"{_p(row.base)} → "
         f"{_p(row.scaled)}. CPU of all of Tessera {watch.busy(suite, 'apps-1'):.0%} → "
         f"{watch.busy(suite, 'apps-n'):.0%}; "
         f"µs of CPU per token: {_cpu_per_request(watch, suite, 'apps-1', row.base)} → "
@@ -562,8 +563,8 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
         f"{row.title}: measured: the full browserless sign-in of the main rows (bench/signin.py, its own generator: "
         f"{args.connections} browsers, each loop a new cookie jar and a user picked at random) with the store at "
         f"{USERS:,} users picking among them, then after the import picking among all {total:,}; the two cases one "
-        f"after the other (the store cannot shrink back), {args.scaling_rounds} round(s) × {args.duration:g} s each after "
-        f"{args.warmup:g} s warm-up, median quoted. Each sign-in verifies an argon2id hash (tens of ms of CPU), "
+        f"after the other (the store cannot shrink back), {args.scaling_rounds} round(s) × {args.duration:g} s each "
+        f"after {args.warmup:g} s warm-up, median quoted. Each sign-in verifies an argon2id hash (tens of ms of CPU), "
         "so a user look-up is a small part of it. CPU of all of Tessera "
         f"{watch.busy(suite, 'users-base'):.0%} → {watch.busy(suite, 'users-scaled'):.0%}.",
     ]
@@ -707,7 +708,8 @@ def measure_refresh_tokens(suite: TesseraSuite, args: argparse.Namespace, proble
         f"{row.title}: measured: refresh with rotation as in the main rows (bench/wrk/refresh.lua, a fresh family "
         f"per connection per round), with {base.live:,} and then {live3:,} live refresh tokens in "
         "`token.refresh_tokens` (rotation leaves the consumed rows, counted as rows); one after the other (the store "
-        f"only grows), {args.scaling_rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median quoted. "
+        f"only grows), {args.scaling_rounds} round(s) × {args.duration:g} s after {args.warmup:g} s warm-up, median "
+        "quoted. "
         f"CPU of all of Tessera {base.busy:.0%} → {watch.busy(suite, 'tokens-scaled'):.0%}; "
         f"latency at that peak load: {_p(row.base)} → {_p(row.scaled)}.",
         f"{row.title}: a question of Tessera's storage only: the peer, which runs beside each case as the drift "

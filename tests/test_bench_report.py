@@ -122,7 +122,8 @@ def test_an_interleaved_scaling_row_gives_each_rounds_ratio():
     row = ScalingRow("t", ("a", "b"), base=Measurement([_run({"200": 200}), _run({"200": 100})]),
                      scaled=Measurement([_run({"200": 150}), _run({"200": 110})]), paired=True)
     assert row.round_ratios() == [0.75, 1.1]
-    assert any(line.endswith("the second case over the first: 0.75, 1.10.") for line in scaling_table([row]).splitlines())
+    lines = scaling_table([row]).splitlines()
+    assert any(line.endswith("the second case over the first: 0.75, 1.10.") for line in lines)
 
 
 def test_a_scaling_row_measured_case_after_case_has_no_round_pairs():
