@@ -178,6 +178,7 @@ class Flow:
     codes: CodeSupply | None = None
     families: FamilySupply | None = None
     _userinfo: Path | None = None
+    reuses: int = 0               # refresh tokens the checks presented twice on purpose (each one logged)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -242,6 +243,7 @@ class Flow:
                         answers.append((resp.status, await resp.json(content_type=None)))
                 return first, answers
         first, ((status, body), (again, reused)) = self._guard(one)
+        self.reuses += 1
         if status != 200:
             raise CheckFailed(f"refresh: HTTP {status} {str(body)[:300]}")
         if body.get("refresh_token") in (None, first["refresh_token"]):
@@ -250,7 +252,8 @@ class Flow:
             raise CheckFailed("the old refresh token was accepted a second time")
         return (check_token_response(body, self.jwks_url, refresh=True, id_token=False)
                 + f"; rotated; the old refresh token again: HTTP {again} {reused.get('error')} (this check's own "
-                "reuse: it revokes the check's family, and Tessera logs token.refresh_token_reused for it)")
+                "reuse: it revokes the check's family; Tessera logs token.refresh_token_reused for it, left out of "
+                "Problems seen)")
 
     def check_userinfo(self) -> str:
         from .check import CheckFailed

@@ -247,3 +247,20 @@ def test_synthetic_refresh_tokens_are_live_rows_of_their_own_families_shaped_lik
         assert r["issued_at"] <= now and r["claims"]["amr"] == ["pwd"] and r["claims"]["sid"] != "s"
         assert (r["tenant_id"], r["application_id"], r["client_id"]) == ("bench", "bench-code", "cid")
         assert len(r["token_id"]) == 22
+
+
+def test_log_problems_leave_out_the_reuses_the_checks_provoked(tmp_path):
+    from types import SimpleNamespace
+
+    from bench.run import log_problems
+    reused = '{"event":"token.refresh_token_reused","level":"warning"}\n'
+    (tmp_path / "token.log").write_text(reused * 3 + '{"event":"nats.disconnected","level":"warning"}\n')
+    (tmp_path / "authn.log").write_text(reused)
+    servers = [SimpleNamespace(name=name, log_path=tmp_path / f"{name}.log") for name in ("token", "authn")]
+    suite = SimpleNamespace(servers=servers, flows={"jwt": SimpleNamespace(reuses=2)})
+    assert log_problems(suite) == [
+        "Tessera token service log: warnings: token.refresh_token_reused × 1, nats.disconnected × 1",
+        "Tessera authn service log: warnings: token.refresh_token_reused × 1"]
+    suite.flows["jwt"].reuses = 3
+    (tmp_path / "token.log").write_text(reused * 3)
+    assert log_problems(suite) == ["Tessera authn service log: warnings: token.refresh_token_reused × 1"]
