@@ -30,6 +30,8 @@ class Row:
     checks: dict[str, str] = field(default_factory=dict)
     reruns: dict[str, list[int]] = field(default_factory=dict)   # system -> [rounds run again (codes ran out)]
     supplies: dict[str, str] = field(default_factory=dict)        # system -> what its runs used up, as made
+    # system -> buffers its Postgres's checkpointer wrote during its throughput rounds (Tessera's only)
+    checkpoint_buffers: dict[str, int] = field(default_factory=dict)
 
     def rate(self, system: str) -> float | None:
         cell = self.cells.get(system)
@@ -189,6 +191,18 @@ def results_table(rows: list[Row], server_cpus: int = 1) -> str:
     return "\n".join(lines)
 
 
+def checkpoint_note(rows: list[Row]) -> list[str]:
+    """What Tessera's Postgres checkpointer wrote during each row's throughput rounds: a checkpoint
+    under way competes with the commits' WAL flushes (the peer's Redis syncs once a second)."""
+    written = [(row.scenario.short, row.checkpoint_buffers["tessera"]) for row in rows
+               if "tessera" in row.checkpoint_buffers]
+    if not written:
+        return []
+    shown = ", ".join(f"{short} {buffers * 8 / 1024:,.1f} MiB" for short, buffers in written)
+    return [f"Postgres checkpoint writes during Tessera's throughput rounds (`pg_stat_bgwriter.buffers_checkpoint`, "
+            f"8 KiB buffers): {shown}. A checkpoint under way shares the disk with every commit's WAL flush.", ""]
+
+
 def scaling_table(rows: list[ScalingRow]) -> str:
     """Tessera alone: each row's two cases side by side, their ratio, and what was done."""
     lines = ["| Scaling | Tessera req/s | Ratio | non-2xx |", "|---|---:|---:|---|"]
@@ -330,6 +344,7 @@ def render(report: Report) -> str:
         "",
         results_table(report.rows, report.server_cpus),
         "",
+        *checkpoint_note(report.rows),
         *([f"**Other processes on the machine used {report.cpu_ledger['others']:.0%} of its CPU time during this "
            "run** (see Machine): the ratios, measured side by side, hold better than the absolute figures, "
            "but both are noisier than on a quiet machine.", ""]

@@ -136,8 +136,13 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
             run_wrk(target, warm)
     for _round in range(args.rounds):
         for name, target in targets.items():
+            written = getattr(systems[name], "checkpoint_buffers", None)
+            before = written() if written else None
             row.cells[name].measurement.rounds.append(
                 measured_round(target, load, watch, systems[name], scenario, row.reruns.setdefault(name, [0])))
+            after = written() if written else None
+            if before is not None and after is not None:
+                row.checkpoint_buffers[name] = row.checkpoint_buffers.get(name, 0) + after - before
     for name in targets:
         row.cells[name].busy = watch.busy(systems[name], scenario.key)
         print(f"    {TITLES[name]:<8} {row.rate(name):>10,.0f} req/s  (server CPU busy "

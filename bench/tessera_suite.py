@@ -201,6 +201,20 @@ class TesseraSuite:
                 await conn.close()
         return asyncio.run(count())
 
+    def checkpoint_buffers(self) -> int | None:
+        """Buffers Postgres's checkpointer has written since it started (PostgreSQL 16's
+        ``pg_stat_bgwriter.buffers_checkpoint``); None if it cannot be read."""
+        async def read() -> int:
+            conn = await asyncpg.connect(self.database_url, timeout=5)
+            try:
+                return await conn.fetchval("SELECT buffers_checkpoint FROM pg_stat_bgwriter")
+            finally:
+                await conn.close()
+        try:
+            return asyncio.run(read())
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            return None
+
     def dead(self) -> list[str]:
         return [name for name, server in self.services.items() if not server.alive()]
 

@@ -264,3 +264,13 @@ def test_log_problems_leave_out_the_reuses_the_checks_provoked(tmp_path):
     suite.flows["jwt"].reuses = 3
     (tmp_path / "token.log").write_text(reused * 3)
     assert log_problems(suite) == ["Tessera authn service log: warnings: token.refresh_token_reused × 1"]
+
+
+def test_checkpoint_note_gives_what_tesseras_checkpointer_wrote_per_row():
+    from bench.report import checkpoint_note
+    rows = [Row(SCENARIOS[0], checkpoint_buffers={"tessera": 12_800}), Row(SCENARIOS[3], checkpoint_buffers={}),
+            Row(SCENARIOS[5], checkpoint_buffers={"tessera": 0})]
+    note = checkpoint_note(rows)
+    assert "CC JWT 100.0 MiB, refresh 0.0 MiB." in note[0]
+    assert "JWKS" not in note[0]
+    assert checkpoint_note([Row(SCENARIOS[0])]) == []
