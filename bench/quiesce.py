@@ -119,7 +119,7 @@ async def _consumers(nats_url: str) -> list[tuple[str, int, int]]:
         await nc.close()
 
 
-async def _sql(database_url: str, statement: str, *args):
+async def sql(database_url: str, statement: str, *args):
     import asyncpg
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
@@ -129,7 +129,7 @@ async def _sql(database_url: str, statement: str, *args):
 
 
 def _autovacuum(database_url: str) -> str:
-    rows = asyncio.run(_sql(database_url, "SELECT query FROM pg_stat_activity WHERE backend_type = "
+    rows = asyncio.run(sql(database_url, "SELECT query FROM pg_stat_activity WHERE backend_type = "
                                           "'autovacuum worker' AND state IS DISTINCT FROM 'idle'"))
     return "; ".join(r["query"][:80] for r in rows)
 
@@ -163,15 +163,15 @@ def quiesce_tessera(suite, tables: list[str] | None = None, max_s: float = 600.0
     out.steps["consumers and outboxes"] = time.monotonic() - started
     step = time.monotonic()
     if tables:   # those that exist (a service may not have an outbox or an inbox)
-        found = asyncio.run(_sql(suite.database_url, "SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
+        found = asyncio.run(sql(suite.database_url, "SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
                                  tables))
         tables = [r["t"] for r in found] or None
     target = ", ".join(tables) if tables else ""
-    asyncio.run(_sql(suite.database_url, f"VACUUM (ANALYZE) {target}".strip()))
+    asyncio.run(sql(suite.database_url, f"VACUUM (ANALYZE) {target}".strip()))
     out.analyzed = target or "the whole database"
     out.steps["VACUUM (ANALYZE)"] = time.monotonic() - step
     step = time.monotonic()
-    asyncio.run(_sql(suite.database_url, "CHECKPOINT"))
+    asyncio.run(sql(suite.database_url, "CHECKPOINT"))
     out.steps["CHECKPOINT"] = time.monotonic() - step
     step = time.monotonic()
     left = wait_cpu_quiet(suite.processes(), max(deadline, step + 30.0), quiet,

@@ -27,6 +27,7 @@ from .load import Target, form_post
 from .oauth_client import client_credentials
 from .procs import Server, affinity, pinned, read_pid
 from .provision import CODE_APPLICATION, BenchClient, import_users, provision, provision_code_flow
+from .quiesce import sql
 from .signin import Client
 
 CODE_FLOW = ("code", "refresh", "userinfo", "login")
@@ -204,14 +205,8 @@ class TesseraSuite:
     def checkpoint_buffers(self) -> int | None:
         """Buffers Postgres's checkpointer has written since it started (PostgreSQL 16's
         ``pg_stat_bgwriter.buffers_checkpoint``); None if it cannot be read."""
-        async def read() -> int:
-            conn = await asyncpg.connect(self.database_url, timeout=5)
-            try:
-                return await conn.fetchval("SELECT buffers_checkpoint FROM pg_stat_bgwriter")
-            finally:
-                await conn.close()
         try:
-            return asyncio.run(read())
+            return asyncio.run(sql(self.database_url, "SELECT buffers_checkpoint FROM pg_stat_bgwriter"))[0][0]
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
             return None
 
