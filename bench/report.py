@@ -257,32 +257,54 @@ def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def half_key(scenario: str) -> str:
+    """The key a scenario's latency rounds (about half of peak) count their CPU under."""
+    return f"{scenario}@half"
+
+
 def cost_table(report: Report) -> str:
     """Microseconds of server CPU per successful request: each system's processes' CPU time over
-    its throughput rounds, divided by the 2xx answers of those rounds; Tessera's split by process."""
+    its throughput rounds, divided by the 2xx answers of those rounds; Tessera's split by process.
+    Then the same over its latency rounds (about half of peak), with how busy that kept the
+    server CPUs: the load at which its p50 / p99 were measured."""
     systems = [name for name in ("ceiling", "peer", "tessera") if name in report.members]
-    lines = ["| Scenario | " + " | ".join(TITLES[name] for name in systems) + " | Tessera by process |",
-             "|---|" + "---:|" * len(systems) + "---|"]
+    lines = ["| Scenario | " + " | ".join(TITLES[name] for name in systems) + " | Tessera by process "
+             "| At about half of peak: " + " / ".join(TITLES[name].lower() for name in systems)
+             + " (server CPU busy) | Tessera by process at half of peak |",
+             "|---|" + "---:|" * len(systems) + "---|---|---|"]
     for row in report.rows:
         if not row.scenario.measured:
             continue
-        cells, split = [], ""
+        cells, half = [], []
+        split = half_split = "—"
         for name in systems:
-            per = _cost_per_request(report, row, name, report.members[name])
+            labels = report.members[name]
+            cell = row.cells.get(name)
+            per = _cost_per_request(report, cell.measurement.rounds if cell and cell.measurement else [],
+                                    row.scenario.key, labels)
             cells.append("—" if per is None else f"{sum(per.values()):,.0f}")
-            if name == "tessera" and per:
-                split = ", ".join(f"{label.removesuffix(' service')} {us:,.0f}"
-                                  for label, us in sorted(per.items(), key=lambda kv: -kv[1]) if us >= 0.5)
-        lines.append(f"| {row.scenario.title} | " + " | ".join(cells) + f" | {split or '—'} |")
+            latency = row.latency.get(name)
+            at_half = _cost_per_request(report, latency.rounds if latency else [], half_key(row.scenario.key),
+                                        labels)
+            busy = sum(share for label in labels if label in report.usage
+                       and (share := report.usage[label].cpu_share(half_key(row.scenario.key))) is not None)
+            half.append("—" if at_half is None else f"{sum(at_half.values()):,.0f} ({busy:.0%})")
+            if name == "tessera":
+                split, half_split = _split(per), _split(at_half)
+        lines.append(f"| {row.scenario.title} | " + " | ".join(cells) + f" | {split} | " + " / ".join(half)
+                     + f" | {half_split} |")
     return "\n".join(lines)
 
 
-def _cost_per_request(report: Report, row: Row, system: str, labels: list[str]) -> dict[str, float] | None:
-    cell = row.cells.get(system)
-    if cell is None or cell.measurement is None or not cell.measurement.rounds:
-        return None
-    served = sum(r.ok for r in cell.measurement.rounds)
-    key = row.scenario.key
+def _split(per: dict[str, float] | None) -> str:
+    if not per:
+        return "—"
+    return ", ".join(f"{label.removesuffix(' service')} {us:,.0f}"
+                     for label, us in sorted(per.items(), key=lambda kv: -kv[1]) if us >= 0.5)
+
+
+def _cost_per_request(report: Report, rounds: list, key: str, labels: list[str]) -> dict[str, float] | None:
+    served = sum(r.ok for r in rounds)
     cpu = {label: report.usage[label].cpu_s.get(key) for label in labels if label in report.usage}
     if not served or not any(cpu.values()):
         return None
@@ -363,7 +385,11 @@ def render(report: Report) -> str:
         "",
         "CPU per request: microseconds of CPU of all a system's server processes per successful (2xx) "
         "request, over its throughput rounds (the same CPU times as above, divided by what they served). "
-        "Ratios of throughput are ratios of these when every system keeps the server CPUs busy.",
+        "Ratios of throughput are ratios of these when every system keeps the server CPUs busy. The same "
+        "over the latency rounds (about half of each system's own peak) follows, with the share of the "
+        "server CPUs they kept busy: a system whose work per request grows as the load falls (batches "
+        "that shrink: a group commit, a publish burst) is busier at half of its peak than half, and its "
+        "latency there measures queueing as well as work.",
         "",
         cost_table(report),
         "",

@@ -33,7 +33,7 @@ from .codeflow import SETTLE_MAX_S
 from .contenders import PEER_DIR, Ceiling, Peer
 from .load import Load, Measurement, paced_load, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
-from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, render, runs_of
+from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, half_key, render, runs_of
 from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settled
 from .scenarios import TOKENS_FULL, USERS_FULL, Scenario, select
 from .tessera_suite import TesseraSuite
@@ -153,10 +153,12 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
     row.latency = {name: Measurement() for name in paced}
     for _round in range(args.rounds):
         for name, target in paced.items():
-            row.latency[name].rounds.append(latency_round(target, loads[name]))
+            row.latency[name].rounds.append(latency_round(target, loads[name], watch, systems[name],
+                                                          half_key(scenario.key)))
     for name, m in row.latency.items():
         print(f"    {TITLES[name]:<8} at {m.throughput:,.0f} req/s: p50 {m.latency_ms('p50'):.1f} ms, "
-              f"p99 {m.latency_ms('p99'):.1f} ms", flush=True)
+              f"p99 {m.latency_ms('p99'):.1f} ms (server CPU busy "
+              f"{watch.busy(systems[name], half_key(scenario.key)):.0%})", flush=True)
     for name, target in targets.items():
         if target.describe is not None:
             row.supplies[name] = target.describe()
@@ -170,10 +172,12 @@ def reference(systems: dict, failed: set[str]):
     return peer if peer is not None and "peer" not in failed and peer.flows else None
 
 
-def latency_round(target, load: Load):
-    """One round at a fixed load; what it uses up is made first and the servers let go quiet,
-    as before a throughput round."""
-    return run_wrk(settled(target, load, SETTLE_MAX_S), load)
+def latency_round(target, load: Load, watch: ResourceWatch, system, key: str):
+    """One round at a fixed load, its CPU counted under ``key``; what it uses up is made first and
+    the servers let go quiet, as before a throughput round."""
+    prepared = settled(target, load, SETTLE_MAX_S)
+    with watch.under_load(system, key):
+        return run_wrk(prepared, load)
 
 
 def measured_round(target, load: Load, watch: ResourceWatch, system, scenario: Scenario, reruns: list[int],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bench.load import Measurement, WrkResult
-from bench.report import Cell, Report, Row, cost_table
+from bench.report import Cell, Report, Row, cost_table, half_key
 from bench.scenarios import SCENARIOS
 from bench.watch import Usage
 
@@ -15,18 +15,22 @@ def _served(ok: int, non2xx: int = 0) -> WrkResult:
 
 def test_cpu_per_request_divides_each_systems_cpu_by_what_it_served_and_splits_tessera():
     cc_jwt = SCENARIOS[0]
+    half = half_key(cc_jwt.key)
     report = Report(datetime.now(timezone.utc), "python -m bench.run", [], {}, {}, {}, [])
     report.members = {"ceiling": ["ceiling"], "tessera": ["token service", "postgres", "nats"]}
     report.usage = {"ceiling": Usage(cpu_s={cc_jwt.key: 1.0}),
-                    "token service": Usage(cpu_s={cc_jwt.key: 2.0}),
-                    "postgres": Usage(cpu_s={cc_jwt.key: 0.5}),
+                    "token service": Usage(cpu_s={cc_jwt.key: 2.0, half: 3.0}, loaded_s={half: 5.0}),
+                    "postgres": Usage(cpu_s={cc_jwt.key: 0.5, half: 1.0}, loaded_s={half: 5.0}),
                     "nats": Usage(cpu_s={})}                      # idle during this scenario
-    # Tessera: two rounds, 10,000 successes in all (the 500 failures served nothing).
+    # Tessera: two rounds, 10,000 successes in all (the 500 failures served nothing); at about half
+    # of peak one round of 5,000 in 5 s, 4 s of CPU: 800 µs a request, the server CPU 80 % busy.
     report.rows = [Row(cc_jwt, cells={"ceiling": Cell(Measurement([_served(10_000)])),
-                                      "tessera": Cell(Measurement([_served(4_000, 500), _served(6_000)]))})]
+                                      "tessera": Cell(Measurement([_served(4_000, 500), _served(6_000)]))},
+                       latency={"tessera": Measurement([_served(5_000)])})]
     lines = cost_table(report).splitlines()
-    assert lines[0] == "| Scenario | Ceiling | Tessera | Tessera by process |"
-    assert lines[2] == f"| {cc_jwt.title} | 100 | 250 | token 200, postgres 50 |"
+    assert lines[0] == ("| Scenario | Ceiling | Tessera | Tessera by process | At about half of peak: "
+                        "ceiling / tessera (server CPU busy) | Tessera by process at half of peak |")
+    assert lines[2] == f"| {cc_jwt.title} | 100 | 250 | token 200, postgres 50 | — / 800 (80%) | token 600, postgres 200 |"
 
 
 # The code-flow rows: the load scripts' own counters, the sign-in driver's parsing --------------------
