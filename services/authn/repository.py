@@ -27,6 +27,7 @@ import asyncpg
 from shared import sealing
 from shared.crypto import new_id
 from shared.events import ConcurrencyError, Event, EventStore, NewEvent
+from shared.logging import get_logger
 
 from . import events as ev
 from .domain import CONFLICT, GONE, INVALID_REQUEST, NOT_FOUND, DomainError
@@ -40,6 +41,11 @@ from .projections import COLUMN_CLAIMS, INSERT_USERS, user_rows
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_IMPORT = 1000
+# How long an import waits for the fast path to publish what earlier imports queued before it
+# writes anyway (and the sweep publishes what does not fit).
+IMPORT_PUBLISH_WAIT_S = 30.0
+
+log = get_logger("tessera.authn.repository")
 MAX_ID = 255
 # How long a command waits for a tenant authn has not heard of: the token service's event
 # normally arrives within milliseconds; a loaded machine can take a few hundred.
@@ -329,6 +335,9 @@ class Users:
                                             f" ({listing}); nothing was imported")
 
     async def _write_batch(self, tenant_id: str, built: list[Event]) -> None:
+        if self.store.fast_path is not None:   # at the pace of publishing (FastPath.make_room)
+            if not await self.store.fast_path.make_room(len(built), IMPORT_PUBLISH_WAIT_S):
+                log.info("authn.import_outpaces_publishing", users=len(built))
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():

@@ -176,7 +176,9 @@ class FastPath:
     :meth:`submit` is called right after a commit, never waits and never fails: when NATS is
     disconnected or more than ``max_queued`` events wait, the events are left to the sweep.
     Acked positions are deleted by one statement every ``delete_interval`` seconds, or sooner
-    when ``delete_batch`` of them wait.
+    when ``delete_batch`` of them wait. A bulk writer (a user import: a thousand events a
+    commit) waits in :meth:`make_room` before it writes, so that it goes at the pace of
+    publishing instead of overflowing the queue.
 
     Woken by a commit, it waits ``linger`` seconds before publishing, so the commits of the next
     few milliseconds go out with it. Below full load a commit carries one or two events; each
@@ -208,6 +210,7 @@ class FastPath:
         self._delete_now = asyncio.Event()
         self._hurry = asyncio.Event()        # close(): no more lingering
         self._has_acked = asyncio.Event()
+        self._shrunk = asyncio.Event()       # the queue got shorter (or closed): make_room() looks again
         self._closed = False     # no more events taken
         self._stopped = False    # run() returns
         self._warned_at = 0.0
@@ -228,6 +231,31 @@ class FastPath:
         self._queue.extend(events)
         self._idle.clear()
         self._queued.set()
+
+    async def make_room(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` more events leave the queue at most half full (half: several bulk
+        writers may be let through at once), at most ``timeout`` seconds; False if it timed out.
+
+        Backpressure for a bulk writer, called before its transaction: without it, a burst of
+        imports fills the queue faster than JetStream acknowledges and the rest is left to the
+        sweep, which publishes it only after its grace period. Returns at once when the queue is
+        empty, the fast path closed or NATS disconnected (the sweep's case anyway).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._shrunk.clear()
+            if (not self._queue or len(self._queue) + count <= self.max_queued // 2 or self._closed
+                    or not self.nc.is_connected):
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._shrunk.wait()
+            except TimeoutError:
+                return False
 
     async def run(self) -> None:
         """Publish and delete until :meth:`close` has flushed (or cancelled)."""
@@ -264,6 +292,7 @@ class FastPath:
         """
         self._closed = True
         self._hurry.set()
+        self._shrunk.set()
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
@@ -276,6 +305,7 @@ class FastPath:
 
     async def _publish_some(self) -> None:
         events = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+        self._shrunk.set()
         if not self.nc.is_connected:
             self._leave(len(events), "nats_disconnected")
             return

@@ -357,6 +357,42 @@ async def test_a_full_fast_path_queue_leaves_events_to_the_sweep(schema, nats_cl
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 3
 
 
+async def test_a_bulk_writer_waits_for_room_instead_of_overflowing_the_fast_path(schema, nats_client):
+    """make_room: wait until the queue, with the batch to come, is at most half full."""
+    _name, pool = schema
+    service, seen = await _new_service(nats_client)
+    fast_path = FastPath(pool, nats_client, max_queued=10)
+    store = EventStore(pool, service, [], fast_path=fast_path)
+    assert await fast_path.make_room(9, timeout=0.1)             # empty: room for anything
+    await store.append("counter:w", 0, [created("w")] + [incremented(i) for i in range(1, 4)])
+    assert await fast_path.make_room(1, timeout=0.1)             # 4 + 1 of 10: half full at most
+    assert not await fast_path.make_room(2, timeout=0.2)         # 4 + 2: nothing drains it yet
+    waiting = asyncio.create_task(fast_path.make_room(2, timeout=5))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    task = asyncio.create_task(fast_path.run())                  # publishing empties the queue
+    try:
+        assert await asyncio.wait_for(waiting, 5) is True
+        await store.append("counter:w", 4, [incremented(i) for i in range(4, 6)])
+        assert await eventually(lambda: _true(len(seen.messages) == 6), timeout=3)
+        assert fast_path.left == 0
+    finally:
+        await fast_path.close(5)
+        await asyncio.wait_for(task, 1)
+
+
+async def test_closing_the_fast_path_lets_a_waiting_bulk_writer_go(schema, nats_client):
+    _name, pool = schema
+    fast_path = FastPath(pool, nats_client, max_queued=4)        # not running: nothing drains it
+    store = EventStore(pool, f"svc{uuid.uuid4().hex[:8]}", [], fast_path=fast_path)
+    await store.append("counter:x", 0, [created("x"), incremented(1), incremented(2)])
+    waiting = asyncio.create_task(fast_path.make_room(1, timeout=30))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await fast_path.close(0.1)          # its flush times out; what it holds is the sweep's now
+    assert await asyncio.wait_for(waiting, 1) is True            # at once, not after 30 s
+
+
 async def test_closing_the_fast_path_flushes_what_is_queued(schema, nats_client):
     _name, pool = schema
     service, seen = await _new_service(nats_client)
