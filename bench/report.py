@@ -362,7 +362,10 @@ def render(report: Report) -> str:
         "",
         "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is each "
         "system's p50 / p99 at a fixed, lower load, about half its own peak (see Method): Tessera's is the "
-        "target, the peer's and the ceiling's show what the machine gives a single process.",
+        "target, the peer's and the ceiling's show what the machine gives a single process. Why the targets "
+        "that stay unmet do: client credentials against the peer and the ceiling in "
+        "[ADR 0006](adr/0006-one-durable-event-per-grant.md), p99 at half of peak on the rows that write a "
+        "durable grant in [ADR 0007](adr/0007-latency-at-half-of-peak.md).",
         "",
         results_table(report.rows, report.server_cpus),
         "",
