@@ -6,7 +6,7 @@ from datetime import datetime
 
 from .load import Measurement
 from .scenarios import SCALING, Scenario
-from .watch import Usage
+from .watch import Usage, busy_share
 
 SYSTEMS = ("ceiling", "peer", "tessera")
 TITLES = {"ceiling": "Ceiling", "peer": "Peer", "tessera": "Tessera"}
@@ -286,8 +286,7 @@ def cost_table(report: Report) -> str:
             latency = row.latency.get(name)
             at_half = _cost_per_request(report, latency.rounds if latency else [], half_key(row.scenario.key),
                                         labels)
-            busy = sum(share for label in labels if label in report.usage
-                       and (share := report.usage[label].cpu_share(half_key(row.scenario.key))) is not None)
+            busy = busy_share(report.usage, labels, half_key(row.scenario.key))
             half.append("—" if at_half is None else f"{sum(at_half.values()):,.0f} ({busy:.0%})")
             if name == "tessera":
                 split, half_split = _split(per), _split(at_half)

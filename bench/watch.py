@@ -69,5 +69,10 @@ class ResourceWatch:
 
     def busy(self, system, scenario: str) -> float:
         """CPU share of all of a system's processes together while it served ``scenario``."""
-        shares = (self.usage[label].cpu_share(scenario) for label in system.processes() if label in self.usage)
-        return sum(share for share in shares if share is not None)
+        return busy_share(self.usage, system.processes(), scenario)
+
+
+def busy_share(usage: dict[str, Usage], labels, scenario: str) -> float:
+    """CPU share of the processes named by ``labels`` together while they served ``scenario``."""
+    shares = (usage[label].cpu_share(scenario) for label in labels if label in usage)
+    return sum(share for share in shares if share is not None)

@@ -44,8 +44,6 @@ MAX_IMPORT = 1000
 # How long an import waits for the fast path to publish what earlier imports queued before it
 # writes anyway (and the sweep publishes what does not fit).
 IMPORT_PUBLISH_WAIT_S = 30.0
-
-log = get_logger("tessera.authn.repository")
 MAX_ID = 255
 # How long a command waits for a tenant authn has not heard of: the token service's event
 # normally arrives within milliseconds; a loaded machine can take a few hundred.
@@ -54,6 +52,8 @@ _TENANT_POLL = 0.02
 
 _TENANT_STATUS = "SELECT status FROM tenants WHERE id = $1"
 _UNIQUE = {"users_username_key": "username", "users_email_key": "email"}
+
+log = get_logger("tessera.authn.repository")
 
 
 @dataclass(frozen=True, slots=True)
