@@ -93,6 +93,7 @@ class Report:
     cpu_ledger: dict[str, float] = field(default_factory=dict)   # machine CPU shares over the run
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
+    performance_log: str = ""           # docs/performance-log.md: its change tables are copied in
 
 
 COUNTERS = {
@@ -257,6 +258,39 @@ def usage_table(usage: dict[str, Usage], rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+FIRST_SECTION = "Before the code flow: the client-credentials path"
+
+
+def optimisation_tables(log: str) -> list[str]:
+    """The change tables of docs/performance-log.md (rows under a ``| change (commit) |`` header),
+    each under its section's title: what each optimisation gained, as measured when it landed."""
+    out: list[str] = []
+    section, in_table = FIRST_SECTION, False
+    for line in log.splitlines():
+        if line.startswith("## "):
+            section, in_table = line[3:].strip(), False
+        elif line.startswith("| change (commit) |"):
+            in_table = True
+            out += ["", f"### {section}", "", line]
+        elif in_table and line.startswith("|"):
+            out.append(line)
+        else:
+            in_table = False
+    return out[1:]
+
+
+def optimisation_section(log: str) -> list[str]:
+    """The report's section of optimisations: :func:`optimisation_tables` under a heading."""
+    tables = optimisation_tables(log)
+    if not tables:
+        return []
+    return ["## What each optimisation gained", "",
+            "Each change made for speed, what it does and what it measured when it landed, copied from "
+            "[performance-log.md](performance-log.md) (which also has what was tried and not taken, and where "
+            "the time goes). Each figure is from its own session's machine and hour: compare within a row, "
+            "not across rows.", "", *tables, ""]
+
+
 def half_key(scenario: str) -> str:
     """The key a scenario's latency rounds (about half of peak) count their CPU under."""
     return f"{scenario}@half"
@@ -399,6 +433,7 @@ def render(report: Report) -> str:
            "what the two idle systems take from the one being measured."]
           if report.idle_cpu is not None else []),
         "",
+        *optimisation_section(report.performance_log),
         "## Method",
         "",
         *[f"- {line}" for line in report.method],

@@ -41,6 +41,7 @@ from .watch import ResourceWatch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+PERFORMANCE_LOG = ROOT / "docs" / "performance-log.md"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -513,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         command=shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         method=method(args), machine=machine.describe(), versions={}, server_commands=[],
         server_cpus=len(parse_cpus(args.server_cpus)),
-        configurations={name: system.summary for name, system in systems.items()})
+        configurations={name: system.summary for name, system in systems.items()},
+        performance_log=PERFORMANCE_LOG.read_text() if PERFORMANCE_LOG.exists() else "")
     watch = ResourceWatch()
     ledger = machine.CpuLedger()
     ok = True

@@ -278,3 +278,24 @@ def test_checkpoint_note_gives_what_tesseras_checkpointer_wrote_per_row():
     assert "CC JWT 100.0 MiB, refresh 0.0 MiB." in note[0]
     assert "JWKS" not in note[0]
     assert checkpoint_note([Row(SCENARIOS[0])]) == []
+
+
+def test_the_optimisation_tables_are_copied_from_the_performance_log_under_their_sections():
+    from bench.report import FIRST_SECTION, optimisation_tables
+    log = "\n".join([
+        "# Performance log", "", "Intro.", "",
+        "| change (commit) | what it does | ratio |", "| --- | --- | --- |", "| a (1) | x | 0.5 |", "",
+        "Prose between.", "| not a change table |", "",
+        "## Session 2: more", "", "Words.", "",
+        "| change (commit) | what it does | measured |", "| --- | --- | --- |", "| b (2) | y | 1.0 |",
+        "| c (3) | z | 1.1 |", "After the table.", "| another table | a |", "",
+        "## Session 3: nothing changed", "", "Only prose.",
+    ])
+    assert optimisation_tables(log) == [
+        f"### {FIRST_SECTION}", "",
+        "| change (commit) | what it does | ratio |", "| --- | --- | --- |", "| a (1) | x | 0.5 |", "",
+        "### Session 2: more", "",
+        "| change (commit) | what it does | measured |", "| --- | --- | --- |", "| b (2) | y | 1.0 |",
+        "| c (3) | z | 1.1 |",
+    ]
+    assert optimisation_tables("# Performance log\n\nNo table yet.") == []
