@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bench.load import Measurement, WrkResult
-from bench.report import Cell, Report, Row, cost_table, half_key
+from bench.report import FIRST_SECTION, Cell, Report, Row, cost_table, half_key, optimisation_tables
 from bench.scenarios import SCENARIOS
 from bench.watch import Usage
 
@@ -281,7 +281,6 @@ def test_checkpoint_note_gives_what_tesseras_checkpointer_wrote_per_row():
 
 
 def test_the_optimisation_tables_are_copied_from_the_performance_log_under_their_sections():
-    from bench.report import FIRST_SECTION, optimisation_tables
     log = "\n".join([
         "# Performance log", "", "Intro.", "",
         "| change (commit) | what it does | ratio |", "| --- | --- | --- |", "| a (1) | x | 0.5 |", "",
