@@ -130,7 +130,7 @@ async def sql(database_url: str, statement: str, *args):
 
 def _autovacuum(database_url: str) -> str:
     rows = asyncio.run(sql(database_url, "SELECT query FROM pg_stat_activity WHERE backend_type = "
-                                          "'autovacuum worker' AND state IS DISTINCT FROM 'idle'"))
+                                         "'autovacuum worker' AND state IS DISTINCT FROM 'idle'"))
     return "; ".join(r["query"][:80] for r in rows)
 
 
@@ -164,7 +164,7 @@ def quiesce_tessera(suite, tables: list[str] | None = None, max_s: float = 600.0
     step = time.monotonic()
     if tables:   # those that exist (a service may not have an outbox or an inbox)
         found = asyncio.run(sql(suite.database_url, "SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
-                                 tables))
+                                tables))
         tables = [r["t"] for r in found] or None
     target = ", ".join(tables) if tables else ""
     asyncio.run(sql(suite.database_url, f"VACUUM (ANALYZE) {target}".strip()))
