@@ -6,6 +6,7 @@ from datetime import datetime
 
 from .load import Measurement
 from .scenarios import SCALING, Scenario
+from .targets import targets_section
 from .watch import Usage, busy_share
 
 SYSTEMS = ("ceiling", "peer", "tessera")
@@ -53,6 +54,9 @@ class ScalingRow:
     # the peer's same scenario in rounds beside each case (its own data unchanged): the machine's drift
     control: tuple[Measurement, Measurement] | None = None
     paired: bool = False                # round i of each case measured back to back (interleaved)
+    key: str = ""                       # apps, users, tokens or procs (bench/scaling.py)
+    size: int | None = None             # what the second case really had (applications made, users stored)
+    rss: dict[str, int] = field(default_factory=dict)   # process label -> resident bytes read in the row
 
     def drift(self) -> float | None:
         """The peer's rate in the second case over the first; None without a control."""
@@ -391,14 +395,12 @@ def render(report: Report) -> str:
         "`--scenario KEY` runs one row alone; `python -m bench.run --help` for the rounds, durations, connections, "
         "CPUs and the scaling sizes and time budgets.",
         "",
+        *targets_section(report),
         "## Results",
         "",
         "Throughput counts successful (2xx) responses only; the median of the rounds. Latency is each "
         "system's p50 / p99 at a fixed, lower load, about half its own peak (see Method): Tessera's is the "
-        "target, the peer's and the ceiling's show what the machine gives a single process. Why the targets "
-        "that stay unmet do: client credentials against the peer and the ceiling in "
-        "[ADR 0006](adr/0006-one-durable-event-per-grant.md), p99 at half of peak on the rows that write a "
-        "durable grant in [ADR 0007](adr/0007-latency-at-half-of-peak.md).",
+        "target, the peer's and the ceiling's show what the machine gives a single process.",
         "",
         results_table(report.rows, report.server_cpus),
         "",

@@ -323,6 +323,7 @@ def measure_processes(suite: TesseraSuite, args: argparse.Namespace, problems: l
             f"{watch.busy(suite, 'procs-2'):.0%}. Latency at that peak load: {_p(row.base)} → {_p(row.scaled)}. "
             f"Second process RSS {rss2 / 2**20:.1f} MiB.",
         ]
+        row.rss = {"second token service": rss2} if rss2 else {}
         print(f"    1 process {row.base.throughput:>10,.0f} req/s, 2 processes {row.scaled.throughput:>10,.0f} req/s",
               flush=True)
     finally:
@@ -394,6 +395,7 @@ def measure_applications(suite: TesseraSuite, args: argparse.Namespace, work: Pa
         {"apps-1": [(single, full)], "apps-n": [(many, full)]},
         {"apps-1": [(single, full_warm)], "apps-n": [(many, full_warm)]}, args, suite, watch).values()
     rss_after = rss_bytes(suite.services["token"].pid)
+    row.size, row.rss = len(made.clients), {"token service": rss_after}
     row.details += [
         f"{row.title}: then {waited:.0f} s for the server processes to go quiet, and a warm-up pass asking every "
         f"application for one token ({IN_FLIGHT} in flight, {warmed.seconds:,.1f} s, "
@@ -445,8 +447,9 @@ def measure_scaling(suite: TesseraSuite, args: argparse.Namespace, work: Path,
         if dead:
             problems.append(f"Tessera service(s) died during the scaling rows: {', '.join(dead)}")
             break
-    return [rows.get(key) or ScalingRow(titles[key], ("", ""), note="not measured: the run stopped before")
-            for key in ("apps", "users", "tokens", "procs")]
+    for key in ("apps", "users", "tokens", "procs"):
+        rows.setdefault(key, ScalingRow(titles[key], ("", ""), note="not measured: the run stopped before")).key = key
+    return [rows[key] for key in ("apps", "users", "tokens", "procs")]
 
 
 # Users and refresh tokens --------------------------------------------------------------------------
@@ -527,7 +530,7 @@ def measure_users(suite: TesseraSuite, args: argparse.Namespace, problems: list[
             print(f"      {USERS + done:,}/{n:,} users", flush=True)
     with watch.under_load(suite, "users-import"):
         imported, seconds = import_users_budgeted(suite, USERS, n, args.users_budget, progress)
-    total = USERS + imported
+    total = row.size = USERS + imported
     row.provision_s, row.provision_rate = seconds, imported / seconds if seconds else 0.0
     if total < n:
         row.cases = (row.cases[0], f"{total:,} users (of {n:,} asked)")
