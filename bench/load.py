@@ -226,3 +226,17 @@ def paced_load(target: Target, load: Load, rate: float, probe_s: float = 3.0) ->
     response_ms = max(0.0, load.connections * 1000 / probe.ok_per_s - guess.delay_ms) if probe.ok else 0.0
     return Load(load.connections, load.threads, load.duration_s, load.cpus,
                 pacing_for(rate, load.connections, response_ms))
+
+
+PACED_WITHIN = 0.2     # latency rounds that offered more than ±20 % off their rate are paced again
+
+
+def repaced(load: Load, achieved: float, rate: float) -> Load | None:
+    """When rounds run with ``load`` achieved a rate more than ``PACED_WITHIN`` off ``rate``, the
+    load that offers ``rate``, its think time corrected by the response time those rounds saw
+    (as :func:`paced_load` does from its probe); else None. A probe can mislead: one run of the
+    benchmark paced Tessera from a slow probe and measured it at 62 % of its peak, not half."""
+    if not achieved or abs(achieved / rate - 1) <= PACED_WITHIN:
+        return None
+    response_ms = max(0.0, load.connections * 1000 / achieved - load.delay_ms)
+    return dataclasses.replace(load, delay_ms=pacing_for(rate, load.connections, response_ms))

@@ -31,7 +31,7 @@ from . import machine
 from .check import CheckFailed, check
 from .codeflow import SETTLE_MAX_S
 from .contenders import PEER_DIR, Ceiling, Peer
-from .load import Load, Measurement, paced_load, run_wrk
+from .load import Load, Measurement, paced_load, repaced, run_wrk
 from .procs import ServerError, all_children_cpu_seconds, parse_cpus
 from .report import SYSTEMS, TITLES, Cell, Report, Row, counters_note, half_key, render, runs_of
 from .scaling import APPS_FULL, APPS_QUICK, measure_scaling, measure_tokens_base, settled
@@ -42,18 +42,19 @@ from .watch import ResourceWatch
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 PERFORMANCE_LOG = ROOT / "docs" / "performance-log.md"
+WARMUP_S, ROUNDS, DURATION_S = 3.0, 3, 10.0     # a full run's warm-up and rounds
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="1 s warm-up, 1 round of 3 s (overrides the four below), 1,000 applications for scaling")
-    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per system and scenario")
-    p.add_argument("--rounds", type=int, default=3, help="measured rounds; the median is quoted")
+    p.add_argument("--warmup", type=float, default=WARMUP_S, help="seconds of warm-up per system and scenario")
+    p.add_argument("--rounds", type=int, default=ROUNDS, help="measured rounds; the median is quoted")
     p.add_argument("--scaling-rounds", type=int, default=5,
                    help="measured rounds of each case of a scaling row (its cases are measured apart, so the "
                         "machine's drift weighs more there); the median is quoted")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per round")
+    p.add_argument("--duration", type=float, default=DURATION_S, help="seconds per round")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--server-cpus", default="0", help="CPUs of every server process (taskset list)")
@@ -151,11 +152,15 @@ def measure_row(scenario: Scenario, systems: dict, args: argparse.Namespace, wat
     paced = {name: target for name, target in targets.items() if row.rate(name)}
     loads = {name: paced_load(target, load, row.rate(name) / 2, probe_s=min(3.0, args.duration))
              for name, target in paced.items()}
-    row.latency = {name: Measurement() for name in paced}
-    for _round in range(args.rounds):
-        for name, target in paced.items():
-            row.latency[name].rounds.append(latency_round(target, loads[name], watch, systems[name],
-                                                          half_key(scenario.key)))
+    row.latency = latency_rounds(paced, loads, args.rounds, watch, systems, half_key(scenario.key))
+    again = {name: load for name, m in row.latency.items()
+             if (load := repaced(loads[name], m.throughput, row.rate(name) / 2)) is not None}
+    for name in again:
+        print(f"    {TITLES[name]:<8} at {row.latency[name].throughput / row.rate(name):.0%} of peak, not about "
+              f"half: paced again (think time {loads[name].delay_ms} → {again[name].delay_ms} ms)", flush=True)
+        watch.forget(systems[name], half_key(scenario.key))
+    row.latency |= latency_rounds({name: paced[name] for name in again}, again, args.rounds, watch, systems,
+                                  half_key(scenario.key))
     for name, m in row.latency.items():
         print(f"    {TITLES[name]:<8} at {m.throughput:,.0f} req/s: p50 {m.latency_ms('p50'):.1f} ms, "
               f"p99 {m.latency_ms('p99'):.1f} ms (server CPU busy "
@@ -171,6 +176,16 @@ def reference(systems: dict, failed: set[str]):
     """The peer, as the scaling rows' control for the machine's drift, when it is up with its code flow."""
     peer = systems.get("peer")
     return peer if peer is not None and "peer" not in failed and peer.flows else None
+
+
+def latency_rounds(targets: dict, loads: dict[str, Load], rounds: int, watch: ResourceWatch, systems: dict,
+                   key: str) -> dict[str, Measurement]:
+    """``rounds`` rounds of each system at its paced load, interleaved like the throughput rounds."""
+    out = {name: Measurement() for name in targets}
+    for _round in range(rounds):
+        for name, target in targets.items():
+            out[name].rounds.append(latency_round(target, loads[name], watch, systems[name], key))
+    return out
 
 
 def latency_round(target, load: Load, watch: ResourceWatch, system, key: str):
@@ -305,6 +320,14 @@ def _errors(lines: list[str]) -> list[str]:
     return found
 
 
+def short_run(args: argparse.Namespace) -> str:
+    """How this run's warm-up and rounds fall short of a full run's ('' when they do not)."""
+    if args.warmup >= WARMUP_S and args.rounds >= ROUNDS and args.duration >= DURATION_S:
+        return ""
+    return (f"{args.warmup:g} s warm-up and {args.rounds} round(s) of {args.duration:g} s, against a full run's "
+            f"{WARMUP_S:g} s and {ROUNDS} × {DURATION_S:g} s")
+
+
 def method(args: argparse.Namespace) -> list[str]:
     return [
         f"Servers pinned to CPU(s) {args.server_cpus} (`taskset -c {args.server_cpus}`; Tessera's embedded "
@@ -323,7 +346,9 @@ def method(args: argparse.Namespace) -> list[str]:
         "Poisson-like and connections do not fall into step), offer about connections / (D + response time). "
         "D is first set for half the measured peak ignoring the response time, one probe run (not counted) "
         "measures the response time, and D is corrected by it; the achieved rate is printed beside the "
-        "percentiles. Each connection waits for its answer, so the percentiles under-count queueing "
+        "percentiles. A system whose rounds came out more than 20 % off that rate (a probe that met a slow "
+        "moment) is paced again from the response time its rounds saw, and its rounds are measured again in "
+        "their place. Each connection waits for its answer, so the percentiles under-count queueing "
         "(coordinated omission) compared with wrk2's constant rate. The rounds of the three are interleaved "
         "like the throughput rounds; their responses count in the non-2xx column too.",
         "Before the load, one request per system and scenario is checked (bench/check.py): HTTP 200, "
@@ -515,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         method=method(args), machine=machine.describe(), versions={}, server_commands=[],
         server_cpus=len(parse_cpus(args.server_cpus)),
         configurations={name: system.summary for name, system in systems.items()},
-        performance_log=PERFORMANCE_LOG.read_text() if PERFORMANCE_LOG.exists() else "")
+        performance_log=PERFORMANCE_LOG.read_text() if PERFORMANCE_LOG.exists() else "",
+        short_run=short_run(args))
     watch = ResourceWatch()
     ledger = machine.CpuLedger()
     ok = True

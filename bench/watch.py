@@ -67,6 +67,13 @@ class ResourceWatch:
                 usage.loaded_s[scenario] = usage.loaded_s.get(scenario, 0.0) + elapsed
                 usage.peak_bytes = max(usage.peak_bytes, usage.idle_bytes)
 
+    def forget(self, system, scenario: str) -> None:
+        """Drop what ``system``'s processes used under ``scenario`` (rounds measured again)."""
+        for label in system.processes():
+            if label in self.usage:
+                self.usage[label].cpu_s.pop(scenario, None)
+                self.usage[label].loaded_s.pop(scenario, None)
+
     def busy(self, system, scenario: str) -> float:
         """CPU share of all of a system's processes together while it served ``scenario``."""
         return busy_share(self.usage, system.processes(), scenario)
