@@ -98,6 +98,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
     performance_log: str = ""           # docs/performance-log.md: its change tables are copied in
+    short_run: str = ""                 # how the run's warm-up and rounds fall short of a full run's
 
 
 COUNTERS = {
@@ -402,6 +403,10 @@ def render(report: Report) -> str:
         "system's p50 / p99 at a fixed, lower load, about half its own peak (see Method): Tessera's is the "
         "target, the peer's and the ceiling's show what the machine gives a single process.",
         "",
+        *([f"**A short run** ({report.short_run}): a check that every row works, not figures to quote. The peer "
+           "runs on Node.js, whose compiler is still optimising its hot paths after seconds of load: short runs "
+           "have measured it far slower than a full run of the same hour (docs/performance-log.md, session 11), "
+           "so their ratios flatter Tessera.", ""] if report.short_run else []),
         results_table(report.rows, report.server_cpus),
         "",
         *checkpoint_note(report.rows),

@@ -298,3 +298,16 @@ def test_the_optimisation_tables_are_copied_from_the_performance_log_under_their
         "| c (3) | z | 1.1 |",
     ]
     assert optimisation_tables("# Performance log\n\nNo table yet.") == []
+
+
+def test_a_short_run_says_its_ratios_are_not_figures_to_quote():
+    from bench.report import render
+    from bench.run import parse_args, short_run
+    assert short_run(parse_args([])) == ""
+    said = short_run(parse_args(["--quick"]))
+    assert said == "1 s warm-up and 1 round(s) of 3 s, against a full run's 3 s and 3 × 10 s"
+    report = Report(started=datetime(2026, 12, 7, tzinfo=timezone.utc), command="python -m bench.run --quick",
+                    method=[], machine={}, versions={}, configurations={}, server_commands=[], short_run=said)
+    assert f"**A short run** ({said})" in render(report)
+    report.short_run = ""
+    assert "A short run" not in render(report)
