@@ -67,6 +67,12 @@ class ScalingRow:
     def measured(self) -> bool:
         return bool(self.base and self.base.rounds and self.scaled and self.scaled.rounds)
 
+    def ratio(self) -> float | None:
+        """The second case's throughput over the first's; None unless both were measured."""
+        if not self.measured() or not self.base.throughput:
+            return None
+        return self.scaled.throughput / self.base.throughput
+
     def round_ratios(self) -> list[float]:
         """Of an interleaved row, each round's second case over the same round's first: the spread
         shows how far the machine moved within the row; empty for rows measured case after case."""
@@ -224,9 +230,9 @@ def scaling_table(rows: list[ScalingRow]) -> str:
             bad = " / ".join(f"{m.non2xx}" + (f" (+{m.socket_errors} socket errors)" if m.socket_errors else "")
                              for m in (row.base, row.scaled))
             ratio = _ratio(row.scaled.throughput, row.base.throughput)
-            drift = row.drift()
-            if drift is not None and row.control is not None and row.base.throughput:
-                net = row.scaled.throughput / row.base.throughput / drift
+            drift, raw = row.drift(), row.ratio()
+            if drift is not None and row.control is not None and raw is not None:
+                net = raw / drift
                 ratio += f" ({net:.2f} net of drift)"
                 details.append(f"{row.title}: the machine's drift between the two cases: the peer's same scenario, its "
                                "own data the same in both, measured in a round after each of Tessera's: "

@@ -87,11 +87,10 @@ def scaling_verdicts(scaling: list[ScalingRow]) -> list[Verdict]:
     out = []
     for key, size, target in SCALES:
         row = by_key.get(key)
-        if row is None or not row.measured():
+        ratio = row.ratio() if row else None
+        if ratio is None:
             out.append(Verdict(target, "not measured in this run", None))
             continue
-        assert row.base and row.scaled
-        ratio = row.scaled.throughput / row.base.throughput
         if row.size is not None and row.size < size:
             out.append(Verdict(target, f"{ratio:.2f}, but with {row.size:,}, not {size:,}", None))
             continue
