@@ -7,7 +7,7 @@ from datetime import datetime
 from .load import Measurement
 from .scenarios import SCALING, Scenario
 from .targets import targets_section
-from .watch import Usage, busy_share
+from .watch import Usage, busy_share, cost_per_request, half_key
 
 SYSTEMS = ("ceiling", "peer", "tessera")
 TITLES = {"ceiling": "Ceiling", "peer": "Peer", "tessera": "Tessera"}
@@ -302,11 +302,6 @@ def optimisation_section(log: str) -> list[str]:
             "not across rows.", "", *tables, ""]
 
 
-def half_key(scenario: str) -> str:
-    """The key a scenario's latency rounds (about half of peak) count their CPU under."""
-    return f"{scenario}@half"
-
-
 def cost_table(report: Report) -> str:
     """Microseconds of server CPU per successful request: each system's processes' CPU time over
     its throughput rounds, divided by the 2xx answers of those rounds; Tessera's split by process.
@@ -325,12 +320,12 @@ def cost_table(report: Report) -> str:
         for name in systems:
             labels = report.members[name]
             cell = row.cells.get(name)
-            per = _cost_per_request(report, cell.measurement.rounds if cell and cell.measurement else [],
-                                    row.scenario.key, labels)
+            per = cost_per_request(report.usage, cell.measurement.rounds if cell and cell.measurement else [],
+                                   row.scenario.key, labels)
             cells.append("—" if per is None else f"{sum(per.values()):,.0f}")
             latency = row.latency.get(name)
-            at_half = _cost_per_request(report, latency.rounds if latency else [], half_key(row.scenario.key),
-                                        labels)
+            at_half = cost_per_request(report.usage, latency.rounds if latency else [],
+                                       half_key(row.scenario.key), labels)
             busy = busy_share(report.usage, labels, half_key(row.scenario.key))
             half.append("—" if at_half is None else f"{sum(at_half.values()):,.0f} ({busy:.0%})")
             if name == "tessera":
@@ -345,14 +340,6 @@ def _split(per: dict[str, float] | None) -> str:
         return "—"
     return ", ".join(f"{label.removesuffix(' service')} {us:,.0f}"
                      for label, us in sorted(per.items(), key=lambda kv: -kv[1]) if us >= 0.5)
-
-
-def _cost_per_request(report: Report, rounds: list, key: str, labels: list[str]) -> dict[str, float] | None:
-    served = sum(r.ok for r in rounds)
-    cpu = {label: report.usage[label].cpu_s.get(key) for label in labels if label in report.usage}
-    if not served or not any(cpu.values()):
-        return None
-    return {label: seconds * 1e6 / served for label, seconds in cpu.items() if seconds}
 
 
 def status_table(rows: list[Row], scaling: list[ScalingRow] = ()) -> str:

@@ -83,3 +83,18 @@ def busy_share(usage: dict[str, Usage], labels, scenario: str) -> float:
     """CPU share of the processes named by ``labels`` together while they served ``scenario``."""
     shares = (usage[label].cpu_share(scenario) for label in labels if label in usage)
     return sum(share for share in shares if share is not None)
+
+
+def half_key(scenario: str) -> str:
+    """The key a scenario's latency rounds (about half of peak) count their CPU under."""
+    return f"{scenario}@half"
+
+
+def cost_per_request(usage: dict[str, Usage], rounds: list, key: str, labels) -> dict[str, float] | None:
+    """Microseconds of CPU per successful request of each process named by ``labels``, over the
+    ``rounds`` that counted their CPU under ``key``; None when nothing was served or counted."""
+    served = sum(r.ok for r in rounds)
+    cpu = {label: usage[label].cpu_s.get(key) for label in labels if label in usage}
+    if not served or not any(cpu.values()):
+        return None
+    return {label: seconds * 1e6 / served for label, seconds in cpu.items() if seconds}

@@ -7,7 +7,7 @@ from bench.load import Measurement, WrkResult
 from bench.report import Cell, Report, Row, ScalingRow, render
 from bench.scenarios import SCENARIOS
 from bench.targets import judge, latency_verdicts, memory_verdict, ratio_verdicts, scaling_verdicts
-from bench.watch import Usage
+from bench.watch import Usage, half_key
 
 SCENARIO = {s.key: s for s in SCENARIOS}
 
@@ -31,8 +31,8 @@ def _report(rows=(), scaling=(), usage=None, members=None) -> Report:
 
 
 def test_ratios_are_judged_against_their_least_and_a_row_not_run_is_not_judged():
-    verdicts = ratio_verdicts([_row("cc_jwt", ceiling=4_000, peer=2_000, tessera=3_000),
-                               _row("introspect", peer=2_000, tessera=2_900)])
+    verdicts = ratio_verdicts(_report([_row("cc_jwt", ceiling=4_000, peer=2_000, tessera=3_000),
+                                       _row("introspect", peer=2_000, tessera=2_900)]))
     assert [(v.target, v.measured, v.met) for v in verdicts] == [
         ("CC JWT: Tessera/peer ≥ 1.5", "1.50", True),
         ("CC JWT: Tessera/ceiling ≥ 0.7", "0.75", True),
@@ -43,9 +43,9 @@ def test_ratios_are_judged_against_their_least_and_a_row_not_run_is_not_judged()
 
 
 def test_p99_is_judged_on_every_row_with_a_latency_run_at_its_share_of_peak():
-    verdicts = latency_verdicts([_row("jwks", tessera=8_000, half_p99=4.7),
-                                 _row("refresh", tessera=700, half_p99=10.2),
-                                 _row("userinfo", tessera=5_000)])
+    verdicts = latency_verdicts(_report([_row("jwks", tessera=8_000, half_p99=4.7),
+                                         _row("refresh", tessera=700, half_p99=10.2),
+                                         _row("userinfo", tessera=5_000)]))
     assert [(v.target, v.measured, v.met) for v in verdicts] == [
         ("JWKS: p99 ≤ 10 ms at about half of peak", "4.7 ms at 50% of peak", True),
         ("refresh: p99 ≤ 10 ms at about half of peak", "10.2 ms at 50% of peak", False),
@@ -89,3 +89,63 @@ def test_the_report_opens_with_the_targets_and_counts_those_met():
     assert text.index("## Targets") < text.index("## Results")
     assert "**2 of 4 met** (5 not judged: not measured in this run)" in text
     assert "| CC JWT: Tessera/peer ≥ 1.5 | 1.10 | **not met** |" in text
+
+
+def _cpu(key: str, usage: dict[str, Usage] | None = None, **seconds: float) -> dict[str, Usage]:
+    """``usage`` (or new) with each process's ``seconds`` of CPU under ``key``, over 10 s of load."""
+    usage = usage if usage is not None else {}
+    for label, s in seconds.items():
+        counted = usage.setdefault(label.replace("_", " "), Usage())
+        counted.cpu_s[key], counted.loaded_s[key] = s, 10.0
+    return usage
+
+
+CC_MEMBERS = {"ceiling": ["ceiling"], "peer": ["peer"], "tessera": ["token service", "postgres", "nats"]}
+
+
+def test_an_unmet_ratio_shows_the_cpu_budget_it_allows_and_how_the_run_spent_it():
+    # Rounds of 10 s: 4,000 / 2,000 / 2,500 tokens a second. CPU per token: the ceiling 250 µs, the peer
+    # 500, Tessera 400 (token service 300, Postgres 70, NATS 30).
+    row = _row("cc_jwt", ceiling=4_000, peer=2_000, tessera=2_500)
+    usage = {**_cpu("cc_jwt", ceiling=10.0, peer=10.0), **_cpu("cc_jwt", token_service=7.5, postgres=1.75, nats=0.75)}
+    peer, ceiling, *_ = ratio_verdicts(_report([row], usage=usage, members=CC_MEMBERS))
+    assert (peer.measured, peer.met) == ("1.25", False)
+    assert peer.why == ("1.5× the peer allows Tessera 333 µs of server CPU per request (the peer's 500 / 1.5; "
+                        "this run 400); its Postgres, NATS and Redis took 100, leaving its services 233 "
+                        "(this run 300): less than the bare ceiling's whole request, 250")
+    assert (ceiling.measured, ceiling.met) == ("0.62", False)
+    assert ceiling.why.startswith("0.7× the ceiling allows Tessera 357 µs of server CPU per request (the "
+                                  "ceiling's 250 / 0.7; this run 400)")
+
+
+def test_the_budget_is_left_out_when_the_servers_had_more_than_one_cpu_or_a_ratio_is_met():
+    row = _row("cc_jwt", ceiling=4_000, peer=2_000, tessera=2_500)
+    usage = {**_cpu("cc_jwt", ceiling=10.0, peer=10.0), **_cpu("cc_jwt", token_service=7.5, postgres=1.75, nats=0.75)}
+    report = _report([row], usage=usage, members=CC_MEMBERS)
+    report.server_cpus = 2
+    assert [v.why for v in ratio_verdicts(report)] == [""] * 5
+    met = _row("cc_jwt", ceiling=4_000, peer=1_000, tessera=3_000)
+    assert ratio_verdicts(_report([met], usage=usage, members=CC_MEMBERS))[0].why == ""
+
+
+def test_an_unmet_p99_shows_how_busy_its_load_kept_the_cpu_and_the_peers_p99():
+    row = _row("refresh", peer=800, tessera=1_000, half_p99=28.5)      # 500 refreshes a second at half
+    row.latency["peer"] = Measurement([_round(4_000, 52.4)])
+    usage = _cpu(half_key("refresh"), _cpu("refresh", token_service=9.0, postgres=1.0), token_service=6.0,
+                 postgres=3.0)
+    members = {"tessera": ["token service", "postgres"], "peer": ["peer"]}
+    (verdict,) = latency_verdicts(_report([row], usage=usage, members=members))
+    assert verdict.why == ("the server CPU 90% busy at that load, 1,800 µs per request against 1,000 at peak; "
+                           "the peer's p99 at about half of its own peak: 52.4 ms")
+    slow = _row("login", tessera=30, half_p99=1540.0)                   # 150 sign-ins in the round
+    usage = _cpu(half_key("login"), authn_service=6.3)
+    (verdict,) = latency_verdicts(_report([slow], usage=usage, members={"tessera": ["authn service"]}))
+    assert verdict.why == "each request's own server CPU at that load, 42.0 ms, is above 10 ms"
+
+
+def test_an_unmet_scaling_row_shows_its_rounds_spread():
+    row = ScalingRow("apps", ("a", "b"), key="apps", size=10_000, paired=True,
+                     base=Measurement([_round(2_500), _round(2_600), _round(2_400)]),
+                     scaled=Measurement([_round(1_975), _round(2_150), _round(2_350)]))
+    (verdict, _users) = scaling_verdicts([row])
+    assert (verdict.measured, verdict.met, verdict.why) == ("0.86", False, "round by round 0.79–0.98")
