@@ -107,7 +107,7 @@ def test_an_unmet_ratio_shows_the_cpu_budget_it_allows_and_how_the_run_spent_it(
     # Rounds of 10 s: 4,000 / 2,000 / 2,500 tokens a second. CPU per token: the ceiling 250 µs, the peer
     # 500, Tessera 400 (token service 300, Postgres 70, NATS 30).
     row = _row("cc_jwt", ceiling=4_000, peer=2_000, tessera=2_500)
-    usage = {**_cpu("cc_jwt", ceiling=10.0, peer=10.0), **_cpu("cc_jwt", token_service=7.5, postgres=1.75, nats=0.75)}
+    usage = _cpu("cc_jwt", ceiling=10.0, peer=10.0, token_service=7.5, postgres=1.75, nats=0.75)
     peer, ceiling, *_ = ratio_verdicts(_report([row], usage=usage, members=CC_MEMBERS))
     assert (peer.measured, peer.met) == ("1.25", False)
     assert peer.why == ("1.5× the peer allows Tessera 333 µs of server CPU per request (the peer's 500 / 1.5; "
@@ -120,7 +120,7 @@ def test_an_unmet_ratio_shows_the_cpu_budget_it_allows_and_how_the_run_spent_it(
 
 def test_the_budget_is_left_out_when_the_servers_had_more_than_one_cpu_or_a_ratio_is_met():
     row = _row("cc_jwt", ceiling=4_000, peer=2_000, tessera=2_500)
-    usage = {**_cpu("cc_jwt", ceiling=10.0, peer=10.0), **_cpu("cc_jwt", token_service=7.5, postgres=1.75, nats=0.75)}
+    usage = _cpu("cc_jwt", ceiling=10.0, peer=10.0, token_service=7.5, postgres=1.75, nats=0.75)
     report = _report([row], usage=usage, members=CC_MEMBERS)
     report.server_cpus = 2
     assert [v.why for v in ratio_verdicts(report)] == [""] * 5
