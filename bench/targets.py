@@ -76,12 +76,13 @@ def ratio_budget(report: Report, row: Row, against: str, least: float) -> str:
     ours, theirs = _costs(report, row, "tessera"), _costs(report, row, against)
     if report.server_cpus != 1 or not ours or not theirs:
         return ""
-    need = sum(theirs.values()) / least
+    spent, their = sum(ours.values()), sum(theirs.values())
+    need = their / least
     stores = sum(us for label, us in ours.items() if label in INFRA)
     left = need - stores
     text = (f"{least:g}× the {against} allows Tessera {need:,.0f} µs of server CPU per request (the {against}'s "
-            f"{sum(theirs.values()):,.0f} / {least:g}; this run {sum(ours.values()):,.0f}); its Postgres, NATS and "
-            f"Redis took {stores:,.0f}, leaving its services {left:,.0f} (this run {sum(ours.values()) - stores:,.0f})")
+            f"{their:,.0f} / {least:g}; this run {spent:,.0f}); its Postgres, NATS and Redis took {stores:,.0f}, "
+            f"leaving its services {left:,.0f} (this run {spent - stores:,.0f})")
     ceiling = theirs if against == "ceiling" else _costs(report, row, "ceiling")
     if ceiling and left < sum(ceiling.values()):
         text += f": less than the bare ceiling's whole request, {sum(ceiling.values()):,.0f}"
